@@ -1,0 +1,1 @@
+"""Analysis of snapshots: trends, alert states, health and advice. Reads, never writes, sources."""

@@ -1,0 +1,80 @@
+"""Health checks: each a named yes/no with detail, served on /health and as gauges."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from .. import catalog
+from ..hub import Hub
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check; ``detail`` is shown as-is on /health (never secrets)."""
+
+    ok: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+HealthCheck = Callable[[], dict[str, CheckResult]]
+"""Returns one or more named results (one check may cover every source or every cache)."""
+
+
+class HealthMonitor(Collector):
+    """Runs every registered check; healthy when all pass."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._checks: list[HealthCheck] = [self._sources]
+        self._lock = threading.Lock()
+
+    def add_check(self, check: HealthCheck) -> None:
+        with self._lock:
+            self._checks.append(check)
+
+    def _sources(self) -> dict[str, CheckResult]:
+        results = {}
+        for snapshot in self.hub.latest():
+            detail: dict[str, Any] = {
+                "up": snapshot.up,
+                "last_poll_timestamp": round(snapshot.timestamp, 3),
+                "poll_duration_seconds": round(snapshot.duration_seconds, 6),
+            }
+            if snapshot.error:
+                detail["error"] = snapshot.error
+            results[f"source:{snapshot.source}"] = CheckResult(snapshot.up, detail)
+        return results
+
+    def evaluate(self) -> dict[str, CheckResult]:
+        if not self.hub.latest():
+            self.hub.poll()
+        with self._lock:
+            checks = list(self._checks)
+        results: dict[str, CheckResult] = {}
+        for check in checks:
+            results.update(check())
+        return results
+
+    def report(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, JSON body) for /health."""
+        results = self.evaluate()
+        healthy = all(result.ok for result in results.values())
+        body = {
+            "status": "healthy" if healthy else "unhealthy",
+            "checks": {
+                name: {"ok": result.ok, **result.detail} for name, result in sorted(results.items())
+            },
+        }
+        return healthy, body
+
+    def collect(self) -> Iterator[Metric]:
+        family = catalog.HEALTH_CHECK_OK.family()
+        for name, result in sorted(self.evaluate().items()):
+            family.add_metric([name], 1 if result.ok else 0)
+        yield family

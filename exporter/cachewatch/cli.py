@@ -1,0 +1,131 @@
+"""The ``cachewatch`` command: parse flags, load the configuration, run a subcommand.
+
+User mistakes end in one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from ._version import __version__
+from .config import Config, ConfigError, describe, load_config, settings_for
+from .errors import UserFacingError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    run: Callable[[Config, argparse.Namespace], int]
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    takes_settings: bool = True
+
+
+def _format_default(value: Any) -> str:
+    if value is None or value == () or value == "":
+        return "none"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _add_settings(parser: argparse.ArgumentParser, command: str) -> None:
+    for name, meta, default in settings_for(command):
+        text = f"{meta.help} (default: {_format_default(default)}; env {meta.env})"
+        if meta.secret:
+            text = f"{meta.help} (env {meta.env})"
+        if meta.multiple:
+            parser.add_argument(
+                meta.flag, dest=name, metavar=meta.metavar, action="append", help=text
+            )
+        else:
+            parser.add_argument(meta.flag, dest=name, metavar=meta.metavar, help=text)
+
+
+def _run_demo(config: Config, _args: argparse.Namespace) -> int:
+    from .runner import run_demo
+
+    return run_demo(config)
+
+
+def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="YAML configuration file to validate")
+
+
+def _run_check_config(_config: Config, args: argparse.Namespace) -> int:
+    config = load_config("check-config", {"config_file": args.file}, environ={})
+    print(json.dumps(describe(config), indent=2, sort_keys=True))
+    print(f"{args.file}: ok", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Command] = {
+    "demo": Command(
+        "demo", "run the demo: four in-process caches under a synthetic workload", _run_demo
+    ),
+    "check-config": Command(
+        "check-config",
+        "validate a YAML configuration file and print the effective settings",
+        _run_check_config,
+        _check_config_arguments,
+        takes_settings=False,
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="cachewatch",
+        description="Cache observability for Prometheus: per-cache metrics, trends, alerts.",
+        epilog="Each flag can also be set by the environment variable named in its help, or in "
+        "the YAML file given by --config.file. Flags win over the environment, which wins "
+        "over the file.",
+    )
+    parser.add_argument("--version", action="version", version=f"cachewatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for command in COMMANDS.values():
+        child = sub.add_parser(command.name, help=command.help, description=command.help)
+        if command.takes_settings:
+            _add_settings(child, command.name)
+        if command.add_arguments is not None:
+            command.add_arguments(child)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    command = COMMANDS[args.command]
+    try:
+        flags = {k: v for k, v in vars(args).items() if k != "command"}
+        config = load_config(command.name, flags) if command.takes_settings else Config()
+        return command.run(config, args)
+    except ConfigError as exc:
+        print(f"cachewatch: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except UserFacingError as exc:
+        print(f"cachewatch: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

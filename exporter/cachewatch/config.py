@@ -1,0 +1,502 @@
+"""Settings: flags > environment > YAML file > defaults, validated into one frozen object.
+
+Every setting is declared once, as a field of ``Config`` with its flag, environment variable,
+YAML key, parser, default and help. The CLI, ``check-config`` and the README's reference
+are all derived from these declarations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "CACHEWATCH_"
+DEFAULT_PORT = 10287
+
+
+class ConfigError(ValueError):
+    """A bad setting: the message names the setting and says what is wrong, in one line."""
+
+
+# --- value parsers (strings from flags and the environment; YAML scalars are str()-ed) -------
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def parse_duration(text: str) -> float:
+    """Prometheus-style durations (``15s``, ``1h30m``, ``500ms``); a bare number is seconds."""
+    value = text.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pos, seconds = 0, 0.0
+        for match in _DURATION_PART.finditer(value):
+            if match.start() != pos:
+                break
+            seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+            pos = match.end()
+        if pos != len(value) or not value:
+            raise ValueError(f"invalid duration {text!r} (use e.g. 15s, 30m, 1h30m)") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"invalid duration {text!r}: must be a finite, non-negative time")
+    return seconds
+
+
+def parse_positive_duration(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"invalid duration {text!r}: must be greater than zero")
+    return seconds
+
+
+def parse_int(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"invalid integer {text!r}") from None
+
+
+def parse_positive_int(text: str) -> int:
+    value = parse_int(text)
+    if value < 1:
+        raise ValueError(f"invalid value {text!r}: must be at least 1")
+    return value
+
+
+def parse_number(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"invalid number {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"invalid number {text!r}: must be finite")
+    return value
+
+
+def parse_non_negative(text: str) -> float:
+    value = parse_number(text)
+    if value < 0:
+        raise ValueError(f"invalid value {text!r}: must not be negative")
+    return value
+
+
+def parse_ratio(text: str) -> float:
+    value = parse_number(text)
+    if not 0 <= value <= 1:
+        raise ValueError(f"invalid ratio {text!r}: must be between 0 and 1")
+    return value
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"invalid boolean {text!r} (use true or false)")
+
+
+def choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in options:
+            raise ValueError(f"invalid value {text!r} (one of: {', '.join(options)})")
+        return value
+
+    return parse
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    """``host:port``; an empty host means every interface, as in the Prometheus exporters."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def bind_host(self) -> str:
+        return self.host or "0.0.0.0"
+
+
+def parse_listen_address(text: str) -> ListenAddress:
+    value = text.strip()
+    match = re.fullmatch(r"(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]*)):(\d{1,5})", value)
+    if not match:
+        raise ValueError(f"invalid listen address {text!r} (use host:port, :port or [::1]:port)")
+    host = match.group(1) or match.group(2) or ""
+    port = int(match.group(3))
+    if port > 65535:
+        raise ValueError(f"invalid listen address {text!r}: port must be 0-65535")
+    if host and not re.fullmatch(r"[A-Za-z0-9.\-:]+", host):
+        raise ValueError(f"invalid listen address {text!r}: bad host name")
+    return ListenAddress(host, port)
+
+
+# --- declarations ------------------------------------------------------------------------------
+ALL_COMMANDS = frozenset({"serve", "demo"})
+THRESHOLD_COMMANDS = ("serve", "demo", "generate")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one ``Config`` field is set: flag, environment variable, YAML key, parser, help."""
+
+    key: str
+    help: str
+    parse: Callable[[str], Any]
+    env: str
+    commands: frozenset[str]
+    multiple: bool = False
+    secret: bool = False
+    metavar: str = "VALUE"
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.key}"
+
+    @property
+    def yaml_path(self) -> tuple[str, ...]:
+        return tuple(part.replace("-", "_") for part in self.key.split("."))
+
+
+def setting(
+    key: str,
+    default: Any,
+    help: str,
+    parse: Callable[[str], Any] = str,
+    *,
+    env: str | None = None,
+    commands: Sequence[str] = ("serve", "demo"),
+    multiple: bool = False,
+    secret: bool = False,
+    metavar: str = "VALUE",
+) -> Any:
+    """A ``Config`` field declared together with how it is set."""
+    env_name = env or ENV_PREFIX + re.sub(r"[.\-]", "_", key).upper()
+    meta = Setting(key, help, parse, env_name, frozenset(commands), multiple, secret, metavar)
+    if multiple:
+        return field(default_factory=lambda: tuple(default), metadata={"setting": meta})
+    return field(default=default, metadata={"setting": meta})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of cachewatch, validated. Build it with ``load_config``."""
+
+    config_file: str | None = setting(
+        "config.file", None, "YAML configuration file.", metavar="PATH"
+    )
+    web_listen_address: ListenAddress = setting(
+        "web.listen-address",
+        ListenAddress("", DEFAULT_PORT),
+        "Address to serve /metrics, /health and the other endpoints on.",
+        parse_listen_address,
+        metavar="HOST:PORT",
+    )
+    log_level: str = setting(
+        "log.level", "info", "Log level.", choice("debug", "info", "warn", "error")
+    )
+    log_format: str = setting("log.format", "logfmt", "Log format.", choice("logfmt", "json"))
+    max_caches: int = setting(
+        "cache.max-names",
+        200,
+        'Most distinct cache names; further names are counted as cache="other".',
+        parse_positive_int,
+        metavar="N",
+    )
+    duration: float = setting(
+        "duration",
+        0.0,
+        "Stop the demo after this long (0 runs until Ctrl-C).",
+        parse_duration,
+        commands=("demo",),
+        metavar="DURATION",
+    )
+    seed: int = setting(
+        "seed", 42, "Seed of the demo's synthetic workload.", parse_int, commands=("demo",),
+        metavar="N",
+    )  # fmt: skip
+    demo_speed: float = setting(
+        "demo.speed",
+        1.0,
+        "Speed of the demo's phase cycle (2 runs the phases twice as fast).",
+        parse_number,
+        commands=("demo",),
+        metavar="FACTOR",
+    )
+
+    # --- analysis (trends and alert states) --------------------------------------------------
+    sample_interval: float = setting(
+        "sample-interval",
+        15.0,
+        "How often each cache's signals are sampled for trends and alerts.",
+        parse_positive_duration,
+        metavar="DURATION",
+    )
+    trend_window: float = setting(
+        "trend-window",
+        1800.0,
+        "Window of the least-squares trend fits.",
+        parse_positive_duration,
+        metavar="DURATION",
+    )
+    # --- alert thresholds: one source of truth for the exporter, the rules and dashboards ----
+    hit_ratio_warning: float = setting(
+        "alerts.hit-ratio-warning", 0.80, "CacheHitRatioLow warning below this hit ratio.",
+        parse_ratio, env="CACHE_HIT_RATIO_WARNING_THRESHOLD", commands=THRESHOLD_COMMANDS,
+        metavar="RATIO",
+    )  # fmt: skip
+    hit_ratio_critical: float = setting(
+        "alerts.hit-ratio-critical", 0.50, "CacheHitRatioLow critical below this hit ratio.",
+        parse_ratio, env="CACHE_HIT_RATIO_CRITICAL_THRESHOLD", commands=THRESHOLD_COMMANDS,
+        metavar="RATIO",
+    )  # fmt: skip
+    hit_ratio_min_request_rate: float = setting(
+        "alerts.hit-ratio-min-request-rate", 1.0,
+        "Lookups per second below which a cache is idle and CacheHitRatioLow never fires.",
+        parse_non_negative, env="CACHE_HIT_RATIO_MIN_REQUEST_RATE", commands=THRESHOLD_COMMANDS,
+        metavar="PER_SECOND",
+    )  # fmt: skip
+    memory_warning_mb: float = setting(
+        "alerts.memory-warning-mb", 500.0, "CacheMemoryHigh warning above this many MB.",
+        parse_non_negative, env="CACHE_MEMORY_WARNING_THRESHOLD_MB", commands=THRESHOLD_COMMANDS,
+        metavar="MB",
+    )  # fmt: skip
+    memory_critical_mb: float = setting(
+        "alerts.memory-critical-mb", 1000.0, "CacheMemoryHigh critical above this many MB.",
+        parse_non_negative, env="CACHE_MEMORY_CRITICAL_THRESHOLD_MB",
+        commands=THRESHOLD_COMMANDS, metavar="MB",
+    )  # fmt: skip
+    memory_near_limit_ratio: float = setting(
+        "alerts.memory-near-limit-ratio", 0.90,
+        "CacheMemoryNearLimit above this share of the cache's memory limit.",
+        parse_ratio, env="CACHE_MEMORY_NEAR_LIMIT_RATIO", commands=THRESHOLD_COMMANDS,
+        metavar="RATIO",
+    )  # fmt: skip
+    memory_full_soon_seconds: float = setting(
+        "alerts.memory-full-soon", 4 * 3600.0,
+        "CacheMemoryFullSoon when the memory limit is forecast to be reached within this time.",
+        parse_positive_duration, env="CACHE_MEMORY_FULL_SOON_WITHIN",
+        commands=THRESHOLD_COMMANDS, metavar="DURATION",
+    )  # fmt: skip
+    error_ratio_warning: float = setting(
+        "alerts.error-ratio-warning", 0.05,
+        "CacheErrorRateHigh warning above this share of failed operations.",
+        parse_ratio, env="CACHE_ERROR_RATE_WARNING_THRESHOLD", commands=THRESHOLD_COMMANDS,
+        metavar="RATIO",
+    )  # fmt: skip
+    error_ratio_critical: float = setting(
+        "alerts.error-ratio-critical", 0.20,
+        "CacheErrorRateHigh critical above this share of failed operations.",
+        parse_ratio, env="CACHE_ERROR_RATE_CRITICAL_THRESHOLD", commands=THRESHOLD_COMMANDS,
+        metavar="RATIO",
+    )  # fmt: skip
+    eviction_ratio_warning: float = setting(
+        "alerts.eviction-ratio-warning", 0.20,
+        "CacheEvictionRateHigh warning above this many evictions per put.",
+        parse_non_negative, env="CACHE_EVICTION_RATE_WARNING_THRESHOLD",
+        commands=THRESHOLD_COMMANDS, metavar="RATIO",
+    )  # fmt: skip
+    latency_p99_warning_seconds: float = setting(
+        "alerts.latency-p99-warning", 0.1,
+        "CacheLatencyHigh warning above this p99 operation latency.",
+        parse_positive_duration, env="CACHE_LATENCY_P99_WARNING_THRESHOLD",
+        commands=THRESHOLD_COMMANDS, metavar="DURATION",
+    )  # fmt: skip
+    cleanup_stalled_factor: float = setting(
+        "alerts.cleanup-stalled-factor", 3.0,
+        "CacheCleanupStalled when no cleanup ran for this many times its usual interval.",
+        parse_non_negative, env="CACHE_CLEANUP_STALLED_FACTOR", commands=THRESHOLD_COMMANDS,
+        metavar="FACTOR",
+    )  # fmt: skip
+    alert_for_seconds: float = setting(
+        "alerts.for", 300.0,
+        "How long a condition must hold before its alert fires (the rules' 'for').",
+        parse_duration, env="CACHE_ALERT_FOR", commands=THRESHOLD_COMMANDS,
+        metavar="DURATION",
+    )  # fmt: skip
+    alert_escalate_after_seconds: float = setting(
+        "alerts.escalate-after", 1800.0,
+        "A warning still firing after this long is escalated to critical.",
+        parse_positive_duration, env="CACHE_ALERT_ESCALATE_AFTER",
+        commands=THRESHOLD_COMMANDS, metavar="DURATION",
+    )  # fmt: skip
+    alert_notify_cooldown_seconds: float = setting(
+        "alerts.notify-cooldown", 300.0,
+        "Least time between two log notifications of the same alert and cache.",
+        parse_duration, env="CACHE_ALERT_NOTIFY_COOLDOWN", commands=THRESHOLD_COMMANDS,
+        metavar="DURATION",
+    )  # fmt: skip
+
+
+def settings() -> list[tuple[str, Setting, Any]]:
+    """(field name, setting, default) for every declared setting, in declaration order."""
+    found = []
+    for f in dataclasses.fields(Config):
+        meta = f.metadata.get("setting")
+        if isinstance(meta, Setting):
+            if f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = f.default
+            found.append((f.name, meta, default))
+    return found
+
+
+def settings_for(command: str) -> list[tuple[str, Setting, Any]]:
+    return [entry for entry in settings() if command in entry[1].commands]
+
+
+def _parse(meta: Setting, raw: Any, origin: str) -> Any:
+    """Parse one raw value; errors name the setting the way the user wrote it."""
+    try:
+        if meta.multiple:
+            items = raw if isinstance(raw, list) else [p for p in str(raw).split(",") if p.strip()]
+            return tuple(meta.parse(_scalar(item)) for item in items)
+        return meta.parse(_scalar(raw))
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+
+
+def _scalar(raw: Any) -> str:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, (str, int, float)):
+        return str(raw)
+    raise TypeError(f"expected a single value, got {type(raw).__name__}")
+
+
+def _flatten_yaml(document: Any, path: str) -> dict[tuple[str, ...], Any]:
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    flat: dict[tuple[str, ...], Any] = {}
+
+    def walk(node: dict[Any, Any], prefix: tuple[str, ...]) -> None:
+        for key, value in node.items():
+            name = (*prefix, str(key).replace("-", "_"))
+            if isinstance(value, dict) and not _is_leaf_mapping(name):
+                walk(value, name)
+            else:
+                flat[name] = value
+
+    walk(document, ())
+    return flat
+
+
+MAPPING_SETTINGS: set[tuple[str, ...]] = set()
+"""YAML paths whose value is itself a mapping (e.g. NAME: PREFIX pairs), not nested keys."""
+
+
+def _is_leaf_mapping(path: tuple[str, ...]) -> bool:
+    return path in MAPPING_SETTINGS
+
+
+def read_yaml(path: str) -> dict[tuple[str, ...], Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--config.file: cannot read {path}: {exc.strerror}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"--config.file: {path}{where}: not valid YAML") from None
+    return _flatten_yaml(document, path)
+
+
+def load_config(
+    command: str,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Merge flags > environment > YAML file > defaults for ``command`` and validate.
+
+    ``flags`` maps field names to values as given on the command line (strings, or lists
+    of strings for repeatable flags); ``None`` means not given.
+    """
+    flags = flags or {}
+    environ = os.environ if environ is None else environ
+    declared = settings()
+    by_path = {meta.yaml_path: (name, meta) for name, meta, _ in declared}
+    values: dict[str, Any] = {}
+
+    config_path = flags.get("config_file") or environ.get("CACHEWATCH_CONFIG_FILE")
+    if config_path:
+        for path, raw in read_yaml(str(config_path)).items():
+            if path not in by_path:
+                raise ConfigError(f"{config_path}: unknown setting {'.'.join(path)!r}")
+            name, meta = by_path[path]
+            values[name] = _parse(meta, raw, f"{config_path}: {'.'.join(path)}")
+        values["config_file"] = str(config_path)
+
+    for name, meta, _ in declared:
+        if command not in meta.commands and name != "config_file":
+            continue
+        if meta.env in environ and environ[meta.env] != "":
+            values[name] = _parse(meta, environ[meta.env], meta.env)
+        given = flags.get(name)
+        if given is not None and given != []:
+            values[name] = _parse(meta, given, meta.flag)
+    try:
+        config = Config(**values)
+    except TypeError as exc:  # pragma: no cover - a declaration bug, not a user mistake
+        raise ConfigError(str(exc)) from None
+    validate(config)
+    return config
+
+
+def _check_thresholds(config: Config) -> None:
+    if config.hit_ratio_critical > config.hit_ratio_warning:
+        raise ConfigError(
+            "alerts.hit-ratio-critical must not be above alerts.hit-ratio-warning "
+            f"({config.hit_ratio_critical} > {config.hit_ratio_warning})"
+        )
+    if config.memory_critical_mb < config.memory_warning_mb:
+        raise ConfigError(
+            "alerts.memory-critical-mb must not be below alerts.memory-warning-mb "
+            f"({config.memory_critical_mb} < {config.memory_warning_mb})"
+        )
+    if config.error_ratio_critical < config.error_ratio_warning:
+        raise ConfigError(
+            "alerts.error-ratio-critical must not be below alerts.error-ratio-warning "
+            f"({config.error_ratio_critical} < {config.error_ratio_warning})"
+        )
+
+
+VALIDATORS: list[Callable[[Config], None]] = [_check_thresholds]
+"""Cross-setting checks; each raises ConfigError naming the settings involved."""
+
+
+def validate(config: Config) -> None:
+    for check in VALIDATORS:
+        check(config)
+
+
+def describe(config: Config) -> dict[str, Any]:
+    """The effective settings, for logs and check-config, with secrets masked."""
+    shown: dict[str, Any] = {}
+    for name, meta, _ in settings():
+        value = getattr(config, name)
+        if meta.secret and value:
+            value = "<secret>"
+        elif isinstance(value, tuple):
+            value = [str(v) for v in value]
+        elif value is not None and not isinstance(value, (int, float, str, bool)):
+            value = str(value)
+        shown[meta.key] = value
+    return shown

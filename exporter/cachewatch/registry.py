@@ -1,0 +1,69 @@
+"""The logical caches of this process, by name, with a cap on how many names there may be.
+
+Every in-process cache registers here; the local source reads the registry at collection
+time. Past the cap, new names share the ``cache="other"`` recorder so that a bug that makes
+a cache per request cannot explode the number of series.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .catalog import OTHER_CACHE
+from .recorder import CacheRecorder, Tally
+
+DEFAULT_MAX_CACHES = 200
+MAX_NAME_LENGTH = 200
+
+
+class CacheRegistry:
+    """Name -> recorder, capped at ``max_caches`` distinct names (the rest go to ``other``)."""
+
+    def __init__(self, max_caches: int = DEFAULT_MAX_CACHES, source: str = "local") -> None:
+        if max_caches < 1:
+            raise ValueError("max_caches must be at least 1")
+        self.max_caches = max_caches
+        self.source = source
+        self.dropped = Tally()
+        self._recorders: dict[str, CacheRecorder] = {}
+        self._lock = threading.Lock()
+
+    def recorder(self, name: str) -> CacheRecorder:
+        """The recorder for ``name``, created on first use."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("a cache name must be a non-empty string")
+        if len(name) > MAX_NAME_LENGTH:
+            raise ValueError(f"a cache name must be at most {MAX_NAME_LENGTH} characters")
+        found = self._recorders.get(name)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._recorders.get(name)
+            if found is not None:
+                return found
+            if name != OTHER_CACHE and len(self._recorders) >= self.max_caches:
+                self.dropped.inc()
+                name = OTHER_CACHE
+                found = self._recorders.get(name)
+                if found is not None:
+                    return found
+            created = CacheRecorder(name, self.source)
+            self._recorders[name] = created
+            return created
+
+    def recorders(self) -> list[CacheRecorder]:
+        with self._lock:
+            return list(self._recorders.values())
+
+    def clear(self) -> None:
+        """Forget every cache (for tests and for applications that rebuild their caches)."""
+        with self._lock:
+            self._recorders.clear()
+
+
+_default = CacheRegistry()
+
+
+def default_registry() -> CacheRegistry:
+    """The process-wide registry that the module-level API uses."""
+    return _default

@@ -1,0 +1,81 @@
+"""Running a cachewatch process: serve HTTP, print where, stop cleanly on a signal."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from .app import Exporter
+from .config import ListenAddress
+from .server import HttpServer, make_wsgi_app, serve
+
+log = logging.getLogger(__name__)
+
+
+class ListenError(RuntimeError):
+    """The HTTP address cannot be bound (in use, not ours, not resolvable)."""
+
+
+def start(exporter: Exporter, address: ListenAddress) -> HttpServer:
+    try:
+        return serve(make_wsgi_app(exporter), address.bind_host, address.port)
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+
+
+def urls(server: HttpServer, exporter: Exporter) -> list[str]:
+    host = server.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    base = f"http://{host}:{server.port}"
+    return [f"{base}/", f"{base}/metrics", *(f"{base}{path}" for path in exporter.routes)]
+
+
+def run_until_stopped(
+    exporter: Exporter,
+    address: ListenAddress,
+    *,
+    duration: float = 0.0,
+    status: Callable[[], str] | None = None,
+    status_every: float = 5.0,
+    out: Callable[[str], None] = print,
+) -> int:
+    """Serve until SIGINT/SIGTERM or ``duration`` seconds; print a status line periodically."""
+    server = start(exporter, address)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    out("cachewatch is serving:")
+    for url in urls(server, exporter):
+        out(f"  {url}")
+    deadline = time.monotonic() + duration if duration > 0 else None
+    try:
+        while not stop.is_set():
+            timeout = status_every
+            if deadline is not None:
+                timeout = min(timeout, max(0.0, deadline - time.monotonic()))
+            if stop.wait(timeout):
+                break
+            if status is not None:
+                out(status())
+                sys.stdout.flush()
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+    finally:
+        server.shutdown()
+        exporter.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    out("cachewatch stopped")
+    return 0

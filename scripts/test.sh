@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh Debian machine: installs the real servers the tests
+# talk to (Debian packages), a virtual environment with the test dependencies, then runs
+# the linters, the type checker and pytest. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# redis-server: Redis source tests; prometheus: promtool and the end-to-end Prometheus;
+# prometheus-alertmanager: amtool and Alertmanager; prometheus-redis-exporter: the side-by-side
+# benchmark; docker-compose: validates docker-compose.yml (no Docker engine needed for that).
+PACKAGES="redis-server prometheus prometheus-alertmanager prometheus-redis-exporter docker-compose python3-venv"
+missing=""
+for package in $PACKAGES; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+  echo "installing Debian packages:$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+
+.venv/bin/ruff check exporter tests bench
+.venv/bin/ruff format --check exporter tests bench
+.venv/bin/mypy
+.venv/bin/python -m pytest "$@"

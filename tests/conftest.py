@@ -1,0 +1,39 @@
+"""Shared fixtures: a fresh cache registry and exporter per test, real servers on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from cachewatch import CacheRegistry, Exporter
+from cachewatch.server import HttpServer, make_wsgi_app, serve
+from cachewatch.sources.local import LocalSource
+
+from .servers import RedisServer, redis_server
+
+
+@pytest.fixture
+def cache_registry() -> CacheRegistry:
+    return CacheRegistry()
+
+
+@pytest.fixture
+def exporter(cache_registry: CacheRegistry) -> Iterator[Exporter]:
+    built = Exporter([LocalSource(cache_registry)], cache_registry=cache_registry)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def http(exporter: Exporter) -> Iterator[HttpServer]:
+    """The exporter served on a free loopback port."""
+    server = serve(make_wsgi_app(exporter), "127.0.0.1", 0)
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    with redis_server() as server:
+        yield server
