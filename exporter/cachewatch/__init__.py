@@ -9,6 +9,8 @@ Embedded use::
 
 from __future__ import annotations
 
+import os
+
 from ._version import __version__
 from .app import Exporter, embedded_exporter
 from .instrument import (
@@ -23,6 +25,7 @@ from .recorder import CacheRecorder
 from .registry import CacheRegistry, default_registry
 from .server import HttpServer, WSGIApp, serve
 from .server import make_wsgi_app as _make_wsgi_app
+from .webconfig import load_web_config
 
 __all__ = [
     "CacheOperation",
@@ -49,7 +52,16 @@ def make_wsgi_app(exporter: Exporter | None = None) -> WSGIApp:
 
 
 def start_http_server(
-    port: int, addr: str = "127.0.0.1", exporter: Exporter | None = None
+    port: int,
+    addr: str = "127.0.0.1",
+    exporter: Exporter | None = None,
+    web_config_file: str | None = None,
 ) -> HttpServer:
-    """Serve cachewatch's endpoints from a background thread; returns the running server."""
-    return serve(make_wsgi_app(exporter), addr, port)
+    """Serve cachewatch's endpoints from a background thread; returns the running server.
+
+    ``web_config_file`` (default: ``$CACHEWATCH_WEB_CONFIG_FILE``) is an exporter-toolkit web
+    configuration: TLS and basic auth, as for ``cachewatch serve --web.config.file``.
+    """
+    path = web_config_file or os.environ.get("CACHEWATCH_WEB_CONFIG_FILE") or None
+    web_config = load_web_config(path) if path else None
+    return serve(make_wsgi_app(exporter), addr, port, web_config)

@@ -16,6 +16,7 @@ from .hub import Hub
 from .registry import CacheRegistry, default_registry
 from .sources import Source
 from .sources.local import LocalSource
+from .webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class Exporter:
         self.routes: dict[str, Route] = {}
         self.add_route("/health", "health checks (200 healthy, 503 not)", self._health)
         self._closers: list[Callable[[], None]] = []
+        self.web_config: WebConfig | None = None
+        """Access control for the HTTP server (TLS, basic auth); set by ``runner.assemble``."""
         self._closed = threading.Event()
 
     def add_route(self, path: str, description: str, handler: JsonHandler) -> None:

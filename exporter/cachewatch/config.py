@@ -340,6 +340,15 @@ class Config:
         metavar="DURATION",
     )  # fmt: skip
 
+    # --- hardening: access control of the HTTP endpoints ------------------------------------
+    web_config_file: str | None = setting(
+        "web.config.file",
+        None,
+        "Web configuration in the Prometheus exporter-toolkit format (TLS, basic auth); "
+        "see docs/security.md.",
+        metavar="PATH",
+    )
+
 
 def settings() -> list[tuple[str, Setting, Any]]:
     """(field name, setting, default) for every declared setting, in declaration order."""
@@ -478,7 +487,17 @@ def _check_thresholds(config: Config) -> None:
         )
 
 
-VALIDATORS: list[Callable[[Config], None]] = [_check_thresholds]
+def _check_web_config(config: Config) -> None:
+    if config.web_config_file:
+        from .webconfig import WebConfigError, load_web_config
+
+        try:
+            load_web_config(config.web_config_file)
+        except WebConfigError as exc:
+            raise ConfigError(f"--web.config.file: {exc}") from None
+
+
+VALIDATORS: list[Callable[[Config], None]] = [_check_thresholds, _check_web_config]
 """Cross-setting checks; each raises ConfigError naming the settings involved."""
 
 

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from .app import Exporter
-from .config import Config
+from .config import Config, ConfigError
 from .demo import DemoRunner, DemoWorkload
 from .errors import UserFacingError
 from .logs import setup_logging
 from .registry import CacheRegistry
 from .service import ListenError, run_until_stopped
 from .sources.local import LocalSource
+from .webconfig import WebConfigError, load_web_config
 
 
 def assemble(config: Config, exporter: Exporter) -> Exporter:
     """Attach what every mode shares (analysis, tracing) to an exporter. One place to extend."""
-    del config
+    if config.web_config_file:
+        try:
+            exporter.web_config = load_web_config(config.web_config_file)
+        except WebConfigError as exc:
+            raise ConfigError(f"--web.config.file: {exc}") from None
     return exporter
 
 

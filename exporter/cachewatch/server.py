@@ -1,6 +1,7 @@
 """HTTP endpoints: a landing page, /metrics, and the exporter's JSON routes.
 
-Only GET and HEAD; unknown paths are 404, other methods 405, malformed requests 400.
+Only GET and HEAD; unknown paths are 404, other methods 405, malformed requests 400 (the
+limits on request size live in ``httpd``); with a web configuration, TLS and basic auth.
 /metrics is prometheus_client's own WSGI app, so content negotiation (OpenMetrics when the
 scraper asks, which carries exemplars), gzip and ``name[]`` filtering behave as usual.
 """
@@ -10,18 +11,22 @@ from __future__ import annotations
 import html
 import json
 import logging
-import socket
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import make_server
 
 from prometheus_client import make_wsgi_app as prometheus_wsgi_app
 
 from ._version import __version__
 from .app import Exporter
+from .auth import BasicAuth
+from .httpd import HardenedWSGIServer, HardenedWSGIServer6, RequestHandler
+from .webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +43,23 @@ def _respond(
     body: bytes,
     content_type: str,
     extra: list[tuple[str, str]] | None = None,
+    exc_info: Any = None,
 ) -> list[bytes]:
     headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
     headers += SECURITY_HEADERS + (extra or [])
-    start_response(status, headers)
+    if exc_info is not None:
+        start_response(status, headers, exc_info)
+    else:
+        start_response(status, headers)
     return [body]
 
 
 def _json(start_response: StartResponse, code: int, payload: Any) -> list[bytes]:
     body = (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode()
-    status = {200: "200 OK", 503: "503 Service Unavailable", 400: "400 Bad Request"}.get(
-        code, f"{code} Status"
-    )
+    try:
+        status = f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        status = f"{code} Status"
     return _respond(start_response, status, body, "application/json")
 
 
@@ -66,8 +76,24 @@ def _landing(exporter: Exporter) -> bytes:
     ).encode()
 
 
+def _internal_error(start_response: StartResponse, what: str) -> list[bytes]:
+    """A failure of ours, not of the request: 503, a generic body, and the detail in the log."""
+    log.error("internal error serving %s", what, exc_info=True)
+    return _respond(
+        start_response,
+        "503 Service Unavailable",
+        b"internal error, see the log\n",
+        "text/plain",
+        exc_info=sys.exc_info(),
+    )
+
+
 def make_wsgi_app(exporter: Exporter) -> WSGIApp:
-    """The exporter's endpoints as a WSGI app, to serve alone or mount in an application."""
+    """The exporter's endpoints as a WSGI app, to serve alone or mount in an application.
+
+    No request can make it raise: bad requests are 4xx, and a failure inside a handler or a
+    collector is a 503 with a generic body (the detail goes to the log, never to the client).
+    """
     metrics_app = prometheus_wsgi_app(exporter.registry)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -91,41 +117,53 @@ def make_wsgi_app(exporter: Exporter) -> WSGIApp:
             query = dict(parse_qsl(query_string, keep_blank_values=True, strict_parsing=False))
         except ValueError:
             return _respond(start_response, "400 Bad Request", b"bad query\n", "text/plain")
-        if path == "/":
-            body = [_landing(exporter)]
-            body = _respond(start_response, "200 OK", body[0], "text/html; charset=utf-8")
-        elif path == "/metrics":
-            body = list(metrics_app(environ, start_response))
-        else:
-            code, payload = exporter.routes[path].handler(query)
-            body = _json(start_response, code, payload)
+        try:
+            if path == "/":
+                page = _landing(exporter)
+                body = _respond(start_response, "200 OK", page, "text/html; charset=utf-8")
+            elif path == "/metrics":
+                # prometheus_client answers HEAD with 405: ask it for GET, drop the body below.
+                body = list(metrics_app({**environ, "REQUEST_METHOD": "GET"}, start_response))
+            else:
+                code, payload = exporter.routes[path].handler(query)
+                body = _json(start_response, code, payload)
+        except Exception:  # noqa: BLE001 - never a 500 or a traceback to the client
+            return _internal_error(start_response, path)
         return [] if method == "HEAD" else body
 
     return app
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Access logs at debug level, not on stderr for every scrape."""
+def protect(app: WSGIApp, web_config: WebConfig) -> WSGIApp:
+    """``app`` behind the web configuration's basic auth, with its extra response headers."""
+    auth = BasicAuth(web_config.users) if web_config.users else None
+    extra = list(web_config.headers)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http %s %s", self.address_string(), format % args)
+    def protected(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            return start_response(status, headers + extra, exc_info)
 
+        if auth is not None and auth.check(environ.get("HTTP_AUTHORIZATION")) is None:
+            log.debug("basic auth failed from %s", environ.get("REMOTE_ADDR", "?"))
+            return _respond(
+                start,
+                "401 Unauthorized",
+                b"unauthorized\n",
+                "text/plain",
+                [("WWW-Authenticate", 'Basic realm="cachewatch", charset="UTF-8"')],
+            )
+        return app(environ, start)
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _ThreadingWSGIServer6(_ThreadingWSGIServer):
-    address_family = socket.AF_INET6
+    return protected
 
 
 class HttpServer:
     """A running HTTP server in a background thread."""
 
-    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
+    def __init__(self, server: HardenedWSGIServer, thread: threading.Thread, scheme: str) -> None:
         self._server = server
         self._thread = thread
+        self.scheme = scheme
 
     @property
     def port(self) -> int:
@@ -135,18 +173,38 @@ class HttpServer:
     def host(self) -> str:
         return str(self._server.server_address[0])
 
+    @property
+    def active_connections(self) -> int:
+        return self._server.active_connections
+
     def shutdown(self, timeout: float = 2.0) -> None:
+        """Stop accepting, let in-flight requests finish within ``timeout``, close."""
+        deadline = time.monotonic() + timeout
         self._server.shutdown()
         self._server.server_close()
-        self._thread.join(timeout)
+        if not self._server.wait_idle(max(0.0, deadline - time.monotonic())):
+            log.warning("%d requests still running at shutdown", self._server.active_connections)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def serve(app: WSGIApp, host: str, port: int) -> HttpServer:
-    """Serve ``app`` on ``host:port`` from a daemon thread; port 0 picks a free port."""
-    server_class: type[WSGIServer] = _ThreadingWSGIServer
+def serve(app: WSGIApp, host: str, port: int, web_config: WebConfig | None = None) -> HttpServer:
+    """Serve ``app`` on ``host:port`` from a daemon thread; port 0 picks a free port.
+
+    With a web configuration: TLS on the socket and basic auth in front of ``app``.
+    Raises WebConfigError when its certificates cannot be loaded, OSError when the address
+    cannot be bound.
+    """
+    server_class: type[HardenedWSGIServer] = HardenedWSGIServer
     if ":" in host:
-        server_class = _ThreadingWSGIServer6
-    server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
+        server_class = HardenedWSGIServer6
+    context = None
+    if web_config is not None:
+        context = web_config.tls.context() if web_config.tls is not None else None
+        app = protect(app, web_config)
+    server = make_server(host, port, app, server_class=server_class, handler_class=RequestHandler)
+    assert isinstance(server, HardenedWSGIServer)
+    server.ssl_context = context
+    server.start_reaper()
     thread = threading.Thread(target=server.serve_forever, name="cachewatch-http", daemon=True)
     thread.start()
-    return HttpServer(server, thread)
+    return HttpServer(server, thread, "https" if context is not None else "http")

@@ -13,6 +13,7 @@ from types import FrameType
 from .app import Exporter
 from .config import ListenAddress
 from .server import HttpServer, make_wsgi_app, serve
+from .webconfig import WebConfigError
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,11 @@ class ListenError(RuntimeError):
 
 def start(exporter: Exporter, address: ListenAddress) -> HttpServer:
     try:
-        return serve(make_wsgi_app(exporter), address.bind_host, address.port)
+        return serve(make_wsgi_app(exporter), address.bind_host, address.port, exporter.web_config)
     except OSError as exc:
         raise ListenError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+    except WebConfigError as exc:
+        raise ListenError(f"--web.config.file: {exc}") from None
 
 
 def urls(server: HttpServer, exporter: Exporter) -> list[str]:
@@ -34,7 +37,7 @@ def urls(server: HttpServer, exporter: Exporter) -> list[str]:
         host = "localhost"
     elif ":" in host:
         host = f"[{host}]"
-    base = f"http://{host}:{server.port}"
+    base = f"{server.scheme}://{host}:{server.port}"
     return [f"{base}/", f"{base}/metrics", *(f"{base}{path}" for path in exporter.routes)]
 
 

@@ -1,0 +1,279 @@
+"""The HTTP server under the WSGI app: strict about requests, bounded in what it holds.
+
+Limits: request line (URL) and header block sizes, number of headers, no request bodies,
+GET and HEAD only, a per-connection timeout (slow clients cannot hold a thread), and a cap
+on concurrent connections. Every bad request gets a 4xx and the connection is closed. TLS
+handshakes happen in the connection's own thread, so a client that never finishes one blocks
+nobody. Shutdown lets in-flight requests finish for a bounded time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import socket
+import ssl
+import threading
+import time
+from http import HTTPStatus
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_LINE = 8192
+MAX_HEADER_BYTES = 16384
+MAX_HEADERS = 64
+REQUEST_TIMEOUT = 10.0
+MAX_CONNECTIONS = 128
+ALLOWED_METHODS = ("GET", "HEAD")
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+class _ServerHandler(ServerHandler):
+    server_software = "cachewatch"
+
+    def log_exception(self, exc_info: Any) -> None:
+        # Never reached through make_wsgi_app (which cannot raise); keep tracebacks in the log.
+        log.error("unhandled error in the WSGI app", exc_info=exc_info)
+
+
+class RequestHandler(WSGIRequestHandler):
+    """One connection, one request, then close (HTTP/1.0 semantics, as wsgiref)."""
+
+    server_version = "cachewatch"
+    sys_version = ""
+    timeout = REQUEST_TIMEOUT
+    server: HardenedWSGIServer
+
+    def setup(self) -> None:
+        self.timeout = self.server.request_timeout  # type: ignore[misc]
+        self.server.reading(self.request)
+        super().setup()
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http %s %s", self.address_string(), format % args)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        if code >= 500:  # e.g. 505 for "HTTP/2.0" in a request line: the client's mistake
+            code, message = HTTPStatus.BAD_REQUEST, message or "bad request"
+        self.close_connection = True
+        self._reject(code, message or HTTPStatus(code).phrase)
+
+    def _reject(self, code: int, text: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        """A short plain-text 4xx; never fails the thread if the client is gone."""
+        if self.request_version in ("HTTP/0.9", ""):
+            self.request_version = "HTTP/1.0"
+        flat = text.replace("\r", " ").replace("\n", " ")[:200]
+        body = (flat + "\n").encode("latin-1", "replace")
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            for name, value in headers:
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except OSError:
+            log.debug("client went away before a %s response", code)
+
+    def _read_head(self) -> bytes:
+        """The header block up to the blank line, within MAX_HEADER_BYTES and MAX_HEADERS."""
+        head = bytearray()
+        for _ in range(MAX_HEADERS + 1):
+            line = self.rfile.readline(MAX_HEADER_BYTES + 1 - len(head))
+            head += line
+            if line in (b"\r\n", b"\n", b""):
+                return bytes(head)
+            if len(head) > MAX_HEADER_BYTES or not line.endswith(b"\n"):
+                raise _HeadTooLarge
+        raise _HeadTooLarge
+
+    def handle(self) -> None:
+        try:
+            self._handle_one()
+        except (OSError, ssl.SSLError) as exc:  # timeouts, resets, TLS failures mid-request
+            log.debug("connection from %s dropped: %s", self.address_string(), type(exc).__name__)
+        finally:
+            self.server.read(self.request)
+        self.close_connection = True
+
+    def _handle_one(self) -> None:
+        self.command, self.request_version, self.requestline = "", "", ""
+        line = self.rfile.readline(MAX_REQUEST_LINE + 1)
+        if not line:
+            return
+        if len(line) > MAX_REQUEST_LINE:
+            self._reject(HTTPStatus.REQUEST_URI_TOO_LONG, "request line too long")
+            return
+        self.raw_requestline = line
+        try:
+            head = self._read_head()
+        except _HeadTooLarge:
+            self._reject(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large")
+            return
+        self.server.read(self.request)
+        stream, self.rfile = self.rfile, io.BytesIO(head)
+        try:
+            parsed = self.parse_request()
+        finally:
+            self.rfile = stream
+        if not parsed:
+            return
+        if self.headers.defects:
+            self._reject(HTTPStatus.BAD_REQUEST, "malformed request headers")
+            return
+        if self.request_version == "HTTP/0.9":
+            self._reject(HTTPStatus.BAD_REQUEST, "HTTP/0.9 is not supported")
+            return
+        if self.command not in ALLOWED_METHODS:
+            self._reject(
+                HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed", (("Allow", "GET, HEAD"),)
+            )
+            return
+        length = (self.headers.get("Content-Length") or "0").strip()
+        if self.headers.get("Transfer-Encoding") is not None or length != "0":
+            self._reject(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request bodies are not accepted")
+            return
+        handler = _ServerHandler(
+            self.rfile,
+            self.wfile,  # type: ignore[arg-type]
+            self.get_stderr(),
+            self.get_environ(),
+            multithread=True,
+        )
+        handler.request_handler = self  # type: ignore[attr-defined]
+        handler.run(self.server.get_app())  # type: ignore[arg-type]
+
+    def get_environ(self) -> dict[str, str]:
+        environ: dict[str, str] = super().get_environ()
+        if isinstance(self.request, ssl.SSLSocket):
+            environ["HTTPS"] = "on"
+        return environ
+
+
+class HardenedWSGIServer(ThreadingMixIn, WSGIServer):
+    """Threaded WSGI server with TLS in the connection thread and a cap on connections."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.ssl_context: ssl.SSLContext | None = None
+        self.request_timeout = REQUEST_TIMEOUT
+        self._reading: dict[Any, float] = {}
+        self._reading_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._active = 0
+        self._idle = threading.Condition()
+        super().__init__(*args, **kwargs)
+
+    def server_bind(self) -> None:
+        # socketserver's bind without wsgiref's socket.getfqdn(), which can stall on DNS.
+        if self.allow_reuse_address and hasattr(socket, "SO_REUSEADDR"):
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(self.server_address)
+        self.server_address = self.socket.getsockname()
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+        self.setup_environ()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = self.socket.accept()
+        if self.ssl_context is not None:
+            sock = self.ssl_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
+        return sock, address
+
+    def reading(self, connection: Any) -> None:
+        """``connection`` is in its handshake or request head: it has REQUEST_TIMEOUT in all."""
+        with self._reading_lock:
+            self._reading[connection] = time.monotonic() + self.request_timeout
+
+    def read(self, connection: Any) -> None:
+        with self._reading_lock:
+            self._reading.pop(connection, None)
+
+    def start_reaper(self) -> None:
+        """Close connections that dribble their head (slowloris): one thread for all of them."""
+        threading.Thread(target=self._reap, name="cachewatch-http-reaper", daemon=True).start()
+
+    def _reap(self) -> None:
+        while not self._closed.wait(min(0.5, self.request_timeout / 2)):
+            now = time.monotonic()
+            with self._reading_lock:
+                late = [conn for conn, deadline in self._reading.items() if deadline < now]
+                for conn in late:
+                    del self._reading[conn]
+            for conn in late:
+                log.debug("closing a connection that did not send its request in time")
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+
+    def server_close(self) -> None:
+        self._closed.set()
+        super().server_close()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning("too many connections (%d): refusing one", MAX_CONNECTIONS)
+            self.shutdown_request(request)
+            return
+        with self._idle:
+            self._active += 1
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._done()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        self._slots.release()
+        with self._idle:
+            self._active -= 1
+            self._idle.notify_all()
+
+    @property
+    def active_connections(self) -> int:
+        return self._active
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait for in-flight requests to finish; False if some are still running."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._active > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Failed TLS handshakes and clients that vanish are routine, not tracebacks on stderr.
+        log.debug("connection from %s failed", client_address, exc_info=True)
+
+
+class HardenedWSGIServer6(HardenedWSGIServer):
+    address_family = socket.AF_INET6
