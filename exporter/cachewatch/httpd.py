@@ -72,6 +72,7 @@ class RequestHandler(WSGIRequestHandler):
 
     def _reject(self, code: int, text: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
         """A short plain-text 4xx; never fails the thread if the client is gone."""
+        self._answered = True
         if self.request_version in ("HTTP/0.9", ""):
             self.request_version = "HTTP/1.0"
         flat = text.replace("\r", " ").replace("\n", " ")[:200]
@@ -113,6 +114,7 @@ class RequestHandler(WSGIRequestHandler):
 
     def _handle_one(self) -> None:
         self.command, self.request_version, self.requestline = "", "", ""
+        self._answered = False
         line = self.rfile.readline(MAX_REQUEST_LINE + 1)
         if not line:
             return
@@ -132,6 +134,8 @@ class RequestHandler(WSGIRequestHandler):
         finally:
             self.rfile = stream
         if not parsed:
+            if not self._answered:  # a blank request line: parse_request says nothing
+                self._reject(HTTPStatus.BAD_REQUEST, "empty request line")
             return
         if self.headers.defects:
             self._reject(HTTPStatus.BAD_REQUEST, "malformed request headers")

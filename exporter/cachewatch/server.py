@@ -205,6 +205,8 @@ def serve(app: WSGIApp, host: str, port: int, web_config: WebConfig | None = Non
     assert isinstance(server, HardenedWSGIServer)
     server.ssl_context = context
     server.start_reaper()
-    thread = threading.Thread(target=server.serve_forever, name="cachewatch-http", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.1,), name="cachewatch-http", daemon=True
+    )
     thread.start()
     return HttpServer(server, thread, "https" if context is not None else "http")
