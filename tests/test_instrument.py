@@ -115,6 +115,7 @@ def test_watch_lru_reads_cache_info(cache_registry: CacheRegistry, http: HttpSer
     assert value(found, "cache_size", cache="squares") == 2
     assert value(found, "cachewatch_cache_max_entries", cache="squares") == 2
     assert value(found, "cache_evictions_total", cache="squares") == 2
+    assert value(found, "cache_puts_total", cache="squares") == 4
     assert len(calls) == 4
 
 
