@@ -7,13 +7,38 @@ a cache per request cannot explode the number of series.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
+from collections.abc import Mapping
 
 from .catalog import OTHER_CACHE
 from .recorder import CacheRecorder, Tally
 
 DEFAULT_MAX_CACHES = 200
 MAX_NAME_LENGTH = 200
+MAX_NAMES_ENV = "CACHEWATCH_CACHE_MAX_NAMES"
+"""The same variable as ``--cache.max-names``, so embedded mode honours it too."""
+
+log = logging.getLogger(__name__)
+
+
+def max_caches_from_env(environ: Mapping[str, str] | None = None) -> int:
+    """The cap from ``CACHEWATCH_CACHE_MAX_NAMES``; a bad value is logged and ignored
+    (an application must not fail to import over a monitoring setting)."""
+    raw = (os.environ if environ is None else environ).get(MAX_NAMES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_CACHES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        log.warning(
+            "%s=%r is not a positive integer; using %d", MAX_NAMES_ENV, raw[:40], DEFAULT_MAX_CACHES
+        )
+        return DEFAULT_MAX_CACHES
+    return value
 
 
 class CacheRegistry:
@@ -61,7 +86,7 @@ class CacheRegistry:
             self._recorders.clear()
 
 
-_default = CacheRegistry()
+_default = CacheRegistry(max_caches=max_caches_from_env())
 
 
 def default_registry() -> CacheRegistry:
