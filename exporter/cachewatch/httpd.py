@@ -220,15 +220,22 @@ class HardenedWSGIServer(ThreadingMixIn, WSGIServer):
 
     def _reap(self) -> None:
         while not self._closed.wait(min(0.5, self.request_timeout / 2)):
-            now = time.monotonic()
-            with self._reading_lock:
-                late = [conn for conn, deadline in self._reading.items() if deadline < now]
-                for conn in late:
-                    del self._reading[conn]
+            self.close_reading(time.monotonic())
+
+    def close_reading(self, before: float | None = None) -> int:
+        """Close connections still in their handshake or request head (all of them, or those
+        whose deadline is before ``before``): at shutdown they are not requests in flight."""
+        with self._reading_lock:
+            late = [
+                c for c, deadline in self._reading.items() if before is None or deadline < before
+            ]
             for conn in late:
-                log.debug("closing a connection that did not send its request in time")
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
+                del self._reading[conn]
+        for conn in late:
+            log.debug("closing a connection that has not sent its request")
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        return len(late)
 
     def server_close(self) -> None:
         self._closed.set()

@@ -182,6 +182,7 @@ class HttpServer:
         deadline = time.monotonic() + timeout
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_reading()
         if not self._server.wait_idle(max(0.0, deadline - time.monotonic())):
             log.warning("%d requests still running at shutdown", self._server.active_connections)
         self._thread.join(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,88 @@
+"""SIGTERM while Prometheus is scraping: in-flight scrapes complete, the process exits
+within 2 s even with a stuck client, and every connection ends up closed."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from .servers import free_port, wait_for_port
+
+
+def _scrape_forever(port: int, stop: threading.Event, outcomes: list[str]) -> None:
+    """Scrape until told to stop; record 'ok', 'refused' or 'truncated' per attempt."""
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+                conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                data = b""
+                while chunk := conn.recv(65536):
+                    data += chunk
+        except OSError:
+            outcomes.append("refused")
+            time.sleep(0.01)
+            continue
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next(
+            (int(line.split(b":")[1]) for line in head.split(b"\r\n")
+             if line.lower().startswith(b"content-length:")),
+            -1,
+        )  # fmt: skip
+        if not data:
+            outcomes.append("refused")  # accepted by the kernel, closed before being served
+        elif head.startswith(b"HTTP/1.0 200") and len(body) == length:
+            outcomes.append("ok")
+        else:
+            outcomes.append("truncated")
+
+
+def test_sigterm_during_scrapes_is_graceful_and_bounded() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cachewatch.cli", "demo", "--web.listen-address",
+         f"127.0.0.1:{port}", "--demo.speed", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    stop = threading.Event()
+    outcomes: list[str] = []
+    scrapers = [
+        threading.Thread(target=_scrape_forever, args=(port, stop, outcomes)) for _ in range(6)
+    ]
+    try:
+        wait_for_port(port, timeout=30)
+        stuck = socket.create_connection(("127.0.0.1", port), timeout=10)
+        stuck.sendall(b"GET /metrics HTTP/1.1\r\n")  # never finishes its request
+        for thread in scrapers:
+            thread.start()
+        deadline = time.monotonic() + 20
+        while outcomes.count("ok") < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=10)
+        elapsed = time.monotonic() - sent
+        stuck.settimeout(5)
+        assert stuck.recv(100) == b""  # the stuck connection was closed, not left hanging
+        stuck.close()
+    finally:
+        stop.set()
+        for thread in scrapers:
+            if thread.is_alive():
+                thread.join(10)
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+    assert process.returncode == 0, err
+    assert elapsed < 2.0, f"shutdown took {elapsed:.2f}s"
+    assert "cachewatch stopped" in out
+    assert "Traceback" not in err
+    assert outcomes.count("ok") >= 20
+    assert "truncated" not in outcomes
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
