@@ -26,6 +26,7 @@ from ._version import __version__
 from .app import Exporter
 from .auth import BasicAuth
 from .httpd import HardenedWSGIServer, HardenedWSGIServer6, RequestHandler
+from .singleflight import SingleFlight
 from .webconfig import WebConfig
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,17 @@ def make_wsgi_app(exporter: Exporter) -> WSGIApp:
     collector is a 503 with a generic body (the detail goes to the log, never to the client).
     """
     metrics_app = prometheus_wsgi_app(exporter.registry)
+    flight: SingleFlight[tuple[str, list[tuple[str, str]], bytes]] = SingleFlight()
+
+    def render_metrics(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        captured: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            captured[:] = [status, list(headers)]
+
+        # prometheus_client answers HEAD with 405: ask it for GET, drop the body for HEAD.
+        body = b"".join(metrics_app({**environ, "REQUEST_METHOD": "GET"}, capture))
+        return captured[0], captured[1], body
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -122,8 +134,15 @@ def make_wsgi_app(exporter: Exporter) -> WSGIApp:
                 page = _landing(exporter)
                 body = _respond(start_response, "200 OK", page, "text/html; charset=utf-8")
             elif path == "/metrics":
-                # prometheus_client answers HEAD with 405: ask it for GET, drop the body below.
-                body = list(metrics_app({**environ, "REQUEST_METHOD": "GET"}, start_response))
+                # What prometheus_client's app reads: identical scrapes share one rendering.
+                key = (
+                    environ.get("HTTP_ACCEPT"),
+                    environ.get("HTTP_ACCEPT_ENCODING"),
+                    query_string,
+                )
+                status, headers, payload = flight.do(key, lambda: render_metrics(environ))
+                start_response(status, headers + SECURITY_HEADERS)
+                body = [payload]
             else:
                 code, payload = exporter.routes[path].handler(query)
                 body = _json(start_response, code, payload)
