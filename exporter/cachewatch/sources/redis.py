@@ -7,12 +7,15 @@ until a backoff delay has passed, so a dead or stalled Redis costs a scrape at m
 timeout, and logs say so once, not once per scrape. The key census runs in its own thread,
 off the scrape path. ``poll`` never raises.
 
-redis-py is imported lazily: redis-py 8 imports the OpenTelemetry SDK when it is installed.
+redis-py is imported lazily, and without the OpenTelemetry metrics SDK that redis-py 8
+imports whenever it is installed (about 2 MiB of RSS), unless this process already uses it.
 """
 
 from __future__ import annotations
 
+import importlib.abc
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -97,9 +100,40 @@ class RedisSettings:
         return redact(text, [self.password, self.address.password])
 
 
+class _BlockImports(importlib.abc.MetaPathFinder):
+    """Makes ``import PACKAGE`` fail, so that an optional import falls back to its absence."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == self.package or name.startswith(self.package + "."):
+            raise ImportError(f"{name} is not loaded by cachewatch's Redis source")
+        return None
+
+
+_import_lock = threading.Lock()
+
+
+def import_redis() -> Any:
+    """redis-py; its optional OpenTelemetry metrics stay off unless the SDK is already loaded."""
+    with _import_lock:
+        if "redis" in sys.modules or "opentelemetry.sdk" in sys.modules:
+            import redis
+
+            return redis
+        blocker = _BlockImports("opentelemetry.sdk")
+        sys.meta_path.insert(0, blocker)
+        try:
+            import redis
+        finally:
+            sys.meta_path.remove(blocker)
+        return redis
+
+
 def connect(settings: RedisSettings, max_connections: int = 4) -> redis_module.Redis:
     """A redis-py client with the settings' timeouts and TLS, and no retries of its own."""
-    import redis
+    redis = import_redis()
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
@@ -113,7 +147,7 @@ def connect(settings: RedisSettings, max_connections: int = 4) -> redis_module.R
             "ssl_keyfile": settings.tls_key_file,
             "ssl_cert_reqs": "required",
         }
-    client = redis.Redis(
+    client: redis_module.Redis = redis.Redis(
         host=address.host,
         port=address.port,
         db=address.db,
@@ -142,8 +176,7 @@ class _CensusCalls:
         return int(next_cursor), list(keys)
 
     def memory_usage(self, keys: Sequence[bytes]) -> list[int | None]:
-        import redis
-
+        redis = import_redis()
         self.calls += 1
         pipe: Any = self.client.pipeline(transaction=False)
         for key in keys:
