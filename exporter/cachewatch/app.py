@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from .webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
+WSGIRoute = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 JsonHandler = Callable[[Mapping[str, str]], tuple[int, Any]]
 """Takes the query parameters; returns (HTTP status, JSON-serialisable body)."""
 
@@ -52,6 +53,7 @@ class Exporter:
         self.health = HealthMonitor(self.hub)
         self.registry.register(self.health)
         self.routes: dict[str, Route] = {}
+        self.wsgi_routes: dict[str, tuple[str, WSGIRoute]] = {}
         self.add_route("/health", "health checks (200 healthy, 503 not)", self._health)
         self._closers: list[Callable[[], None]] = []
         self.web_config: WebConfig | None = None
@@ -61,6 +63,11 @@ class Exporter:
     def add_route(self, path: str, description: str, handler: JsonHandler) -> None:
         """Serve ``handler``'s JSON at ``path`` (analysis adds /report and /alerts this way)."""
         self.routes[path] = Route(path, description, handler)
+
+    def add_wsgi_route(self, path: str, description: str, app: WSGIRoute) -> None:
+        """Serve a WSGI app at ``path`` (not JSON: /probe answers in the Prometheus format).
+        The HTTP layer still applies its limits, auth and the no-500 guarantee."""
+        self.wsgi_routes[path] = (description, app)
 
     def on_close(self, closer: Callable[[], None]) -> None:
         self._closers.append(closer)

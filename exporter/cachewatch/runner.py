@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from .app import Exporter
 from .config import Config, ConfigError
 from .demo import DemoRunner, DemoWorkload
@@ -9,8 +11,11 @@ from .errors import UserFacingError
 from .logs import setup_logging
 from .registry import CacheRegistry
 from .service import ListenError, run_until_stopped
+from .sources import Source
 from .sources.local import LocalSource
 from .webconfig import WebConfigError, load_web_config
+
+log = logging.getLogger(__name__)
 
 
 def assemble(config: Config, exporter: Exporter) -> Exporter:
@@ -20,6 +25,16 @@ def assemble(config: Config, exporter: Exporter) -> Exporter:
             exporter.web_config = load_web_config(config.web_config_file)
         except WebConfigError as exc:
             raise ConfigError(f"--web.config.file: {exc}") from None
+    if config.probe_config_file:
+        from .probe import ProbeConfigError, Prober, load_probe_config
+
+        try:
+            probe_config = load_probe_config(config.probe_config_file)
+        except ProbeConfigError as exc:
+            raise ConfigError(f"--probe.config.file: {exc}") from None
+        prober = Prober(probe_config, config.redis_census_keys, config.redis_census_samples)
+        exporter.add_wsgi_route("/probe", "scrape a configured Redis target: ?target=NAME", prober)
+        exporter.on_close(prober.close)
     return exporter
 
 
@@ -35,6 +50,31 @@ def run_demo(config: Config) -> int:
         return run_until_stopped(
             exporter, config.web_listen_address, duration=config.duration, status=workload.summary
         )
+    except ListenError as exc:
+        exporter.close()
+        raise UserFacingError(str(exc)) from None
+
+
+def run_serve(config: Config) -> int:
+    """The standalone exporter: one Redis server (stats and logical caches) plus this process."""
+    if config.redis_addr is None and not config.probe_config_file:
+        raise ConfigError(
+            "--redis.addr: required by serve (e.g. --redis.addr redis://localhost:6379/0), "
+            "unless --probe.config.file names the targets of /probe"
+        )
+    from .sources.redis import RedisSettings, RedisSource
+
+    setup_logging(config.log_level, config.log_format)
+    registry = CacheRegistry(max_caches=config.max_caches)
+    sources: list[Source] = [LocalSource(registry)]
+    if config.redis_addr is not None:
+        settings = RedisSettings.from_config(config)
+        sources.insert(0, RedisSource(settings))
+        caches = ", ".join(str(cache) for cache in settings.caches) or "none"
+        log.info("watching redis %s; logical caches: %s", settings.address, caches)
+    exporter = assemble(config, Exporter(sources, cache_registry=registry))
+    try:
+        return run_until_stopped(exporter, config.web_listen_address)
     except ListenError as exc:
         exporter.close()
         raise UserFacingError(str(exc)) from None

@@ -67,6 +67,7 @@ def _json(start_response: StartResponse, code: int, payload: Any) -> list[bytes]
 def _landing(exporter: Exporter) -> bytes:
     links = [("/metrics", "Prometheus metrics (OpenMetrics when asked for)")]
     links += [(route.path, route.description) for route in exporter.routes.values()]
+    links += [(path, description) for path, (description, _) in exporter.wsgi_routes.items()]
     items = "\n".join(
         f'<li><a href="{html.escape(path)}">{html.escape(path)}</a> — {html.escape(text)}</li>'
         for path, text in links
@@ -112,7 +113,7 @@ def make_wsgi_app(exporter: Exporter) -> WSGIApp:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/") or "/"
         query_string = environ.get("QUERY_STRING", "")
-        known = path in ("/", "/metrics") or path in exporter.routes
+        known = path in ("/", "/metrics") or path in exporter.routes or path in exporter.wsgi_routes
         if not known:
             return _respond(start_response, "404 Not Found", b"not found\n", "text/plain")
         if method not in ("GET", "HEAD"):
@@ -143,6 +144,8 @@ def make_wsgi_app(exporter: Exporter) -> WSGIApp:
                 status, headers, payload = flight.do(key, lambda: render_metrics(environ))
                 start_response(status, headers + SECURITY_HEADERS)
                 body = [payload]
+            elif path in exporter.wsgi_routes:
+                body = list(exporter.wsgi_routes[path][1](environ, start_response))
             else:
                 code, payload = exporter.routes[path].handler(query)
                 body = _json(start_response, code, payload)
