@@ -92,8 +92,10 @@ class FakeRedis:
             return array(key, value)
         if name == b"SCAN":
             return b"*2\r\n" + bulk(b"0") + b"*0\r\n"
-        if name in (b"CLIENT", b"SELECT", b"AUTH", b"HELLO", b"READONLY"):
+        if name in (b"CLIENT", b"SELECT", b"AUTH", b"READONLY"):
             return b"+OK\r\n"
+        if name == b"HELLO":  # as Redis 5 and some Redis-compatible servers answer
+            return b"-ERR unknown command 'HELLO'\r\n"
         return b"-ERR unknown command\r\n"
 
     def start(self) -> FakeRedis:

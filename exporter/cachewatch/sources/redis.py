@@ -157,6 +157,9 @@ def connect(settings: RedisSettings, max_connections: int = 4) -> redis_module.R
         socket_timeout=settings.socket_timeout,
         retry=Retry(NoBackoff(), 0),
         max_connections=max_connections,
+        # RESP2: redis-py 8 defaults to RESP3, whose HELLO handshake Redis < 6 and some
+        # Redis-compatible servers refuse, which would leave them "down" for ever.
+        protocol=2,
         **tls,
     )
     client.set_response_callback("INFO", lambda response, **_options: response)

@@ -24,6 +24,8 @@ MAX_LINES = 20_000
 MAX_VALUE_LENGTH = 4_096
 MAX_LABEL_LENGTH = 256
 MAX_COMMANDS = 1_000
+MAX_DATABASES = 256
+"""Redis has 16 databases by default; a keyspace section listing more is hostile or broken."""
 """Most ``cmd`` label values (Redis has ~240 commands and subcommands); bounds cardinality."""
 MAX_ERROR_KINDS = 128
 
@@ -207,7 +209,10 @@ def info_families(
         out.get(catalog.REDIS_START_TIME).add_metric([], clock - uptime)
 
     dbs = dict.fromkeys(sorted({*info.keyspace, *db_indices}))
-    for index in dbs:
+    for count, index in enumerate(dbs):
+        if count >= MAX_DATABASES:
+            out.skipped += 1
+            continue
         pairs = info.keyspace.get(index, {"keys": "0", "expires": "0", "avg_ttl": "0"})
         db = [f"db{index}"]
         out.add(catalog.REDIS_DB_KEYS, db, pairs.get("keys"))
