@@ -340,6 +340,15 @@ class Config:
         metavar="DURATION",
     )  # fmt: skip
 
+    # --- analysis: windows of the alert signals ------------------------------------------------
+    alert_rate_window: float = setting(
+        "alerts.rate-window", 300.0,
+        "Window of the rates the alerts read (hit, error and eviction ratios, p99 latency, "
+        "request rate); the generated rules use the same range.",
+        parse_positive_duration, env="CACHE_ALERT_RATE_WINDOW", commands=THRESHOLD_COMMANDS,
+        metavar="DURATION",
+    )  # fmt: skip
+
 
 def settings() -> list[tuple[str, Setting, Any]]:
     """(field name, setting, default) for every declared setting, in declaration order."""
