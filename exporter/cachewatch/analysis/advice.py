@@ -210,7 +210,7 @@ def cache_report(s: CacheSignals, sampler: Sampler, config: Config) -> dict[str,
         "expirations": {"total": snap.expirations},
         "cleanups": {
             "total": sum(snap.cleanups.values()),
-            "per_hour": _round(s.cleanups_per_hour, 2),
+            "per_hour": _round(s.cleanups_per_hour, 2) if snap.cleanups else None,
             "seconds_since_last": _round(s.seconds_since_cleanup, 1),
             "usual_interval_seconds": _round(s.usual_cleanup_interval_seconds, 1),
         },
