@@ -144,3 +144,18 @@ def test_cache_state_ok_warning_critical_with_reasons(exporter: Exporter, http: 
     assert body["checks"]["cache:hot"]["reasons"] == [
         "CacheHitRatioLow: hit_ratio=0.1 < 0.5 (critical)"
     ]
+
+
+def test_critical_cache_can_be_kept_out_of_the_status(exporter: Exporter, http: HttpServer) -> None:
+    clock = FakeClock()
+    config = analysis_config(
+        alert_for_seconds=0.0, alert_rate_window=10.0, health_fail_on_critical=False
+    )
+    analysis = attach_analysis(exporter, config, clock=clock, start=False)
+    analysis.sampler.feed([source(cache("hot", hits=0, misses=0))])
+    clock.advance(10)
+    analysis.sampler.feed([source(cache("hot", hits=10, misses=990))])
+    code, body = health(http.port)
+    assert code == 200
+    assert body["checks"]["cache:hot"]["state"] == "critical"
+    assert body["checks"]["cache:hot"]["ok"] is True

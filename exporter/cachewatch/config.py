@@ -348,6 +348,12 @@ class Config:
         parse_positive_duration, env="CACHE_ALERT_RATE_WINDOW", commands=THRESHOLD_COMMANDS,
         metavar="DURATION",
     )  # fmt: skip
+    health_fail_on_critical: bool = setting(
+        "health.fail-on-critical", True,
+        "Whether a cache in the critical alert state makes /health answer 503 (turn off "
+        "when /health is a liveness probe that would restart the application).",
+        parse_bool, metavar="BOOL",
+    )  # fmt: skip
 
 
 def settings() -> list[tuple[str, Setting, Any]]:

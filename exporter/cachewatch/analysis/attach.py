@@ -30,7 +30,9 @@ class Analysis:
         self.evaluator = self.sampler.evaluator
         exporter.registry.register(TrendCollector(self.sampler))
         exporter.registry.register(self.evaluator)
-        exporter.health.add_check(analysis_checks(self.sampler))
+        exporter.health.add_check(
+            analysis_checks(self.sampler, fail_on_critical=config.health_fail_on_critical)
+        )
         exporter.add_route("/alerts", "alert states and recent transitions", self._alerts)
         exporter.add_route("/report", "per-cache report with recommendations", self._report)
         exporter.on_close(self.sampler.stop)

@@ -84,8 +84,14 @@ class HealthMonitor(Collector):
         yield family
 
 
-def analysis_checks(sampler: Sampler, available_min_ratio: float = 0.05) -> HealthCheck:
-    """The analysis's checks: sampler freshness, each cache's alert state, and memory."""
+def analysis_checks(
+    sampler: Sampler, *, fail_on_critical: bool = True, available_min_ratio: float = 0.05
+) -> HealthCheck:
+    """The analysis's checks: sampler freshness, each cache's alert state, and memory.
+
+    A cache check fails when the cache is critical (unless ``fail_on_critical`` is off); the
+    memory check fails when the host has less than ``available_min_ratio`` of it available.
+    """
 
     def check() -> dict[str, CheckResult]:
         results: dict[str, CheckResult] = {}
@@ -101,7 +107,8 @@ def analysis_checks(sampler: Sampler, available_min_ratio: float = 0.05) -> Heal
         for name in sorted(sampler.signals()):
             status, reasons = sampler.evaluator.cache_status(name)
             results[f"cache:{name}"] = CheckResult(
-                status != CRITICAL, {"state": status, "reasons": reasons}
+                status != CRITICAL or not fail_on_critical,
+                {"state": status, "reasons": reasons},
             )
         usage = sampler.memory()
         if usage is not None:
