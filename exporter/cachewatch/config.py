@@ -344,7 +344,7 @@ class Config:
     alert_rate_window: float = setting(
         "alerts.rate-window", 300.0,
         "Window of the rates the alerts read (hit, error and eviction ratios, p99 latency, "
-        "request rate); the generated rules use the same range.",
+        "request rate).",
         parse_positive_duration, env="CACHE_ALERT_RATE_WINDOW", commands=THRESHOLD_COMMANDS,
         metavar="DURATION",
     )  # fmt: skip
