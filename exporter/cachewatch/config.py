@@ -463,6 +463,21 @@ class Config:
         metavar="PATH",
     )
 
+    # --- analysis: windows of the alert signals ------------------------------------------------
+    alert_rate_window: float = setting(
+        "alerts.rate-window", 300.0,
+        "Window of the rates the alerts read (hit, error and eviction ratios, p99 latency, "
+        "request rate).",
+        parse_positive_duration, env="CACHE_ALERT_RATE_WINDOW", commands=THRESHOLD_COMMANDS,
+        metavar="DURATION",
+    )  # fmt: skip
+    health_fail_on_critical: bool = setting(
+        "health.fail-on-critical", True,
+        "Whether a cache in the critical alert state makes /health answer 503 (turn off "
+        "when /health is a liveness probe that would restart the application).",
+        parse_bool, metavar="BOOL",
+    )  # fmt: skip
+
 
 def settings() -> list[tuple[str, Setting, Any]]:
     """(field name, setting, default) for every declared setting, in declaration order."""
