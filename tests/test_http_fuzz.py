@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 import cachewatch
 from cachewatch import CacheRegistry, Exporter
+from cachewatch.analysis.attach import attach_analysis
+from cachewatch.config import Config
 from cachewatch.server import HttpServer, make_wsgi_app, serve
 from cachewatch.sources.local import LocalSource
 
@@ -34,6 +36,7 @@ def server() -> Iterator[HttpServer]:
     cache.get("a")
     cache.get("b")
     exporter = Exporter([LocalSource(registry)], cache_registry=registry)
+    attach_analysis(exporter, Config(sample_interval=0.2))  # /report and /alerts
     running = serve(make_wsgi_app(exporter), "127.0.0.1", 0)
     yield running
     running.shutdown()
@@ -91,9 +94,13 @@ queries = st.one_of(
         alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="#"),
         max_size=80,
     ).map(lambda q: "?" + q),
-    st.lists(st.tuples(token, st.text(max_size=20)), max_size=5).map(
-        lambda pairs: "?" + "&".join(f"{k}={v}" for k, v in pairs)
-    ),
+    st.lists(
+        st.tuples(
+            st.one_of(st.just("limit"), st.just("target"), st.just("name[]"), token),
+            st.one_of(st.text(max_size=20), st.integers().map(str), st.just("9" * 5000)),
+        ),
+        max_size=5,
+    ).map(lambda pairs: "?" + "&".join(f"{k}={v}" for k, v in pairs)),
 )
 header_names = st.one_of(
     st.sampled_from(
@@ -172,6 +179,8 @@ def test_arbitrary_bytes_never_get_a_5xx_or_a_hang(server: HttpServer, data: byt
 
 
 def test_the_server_still_serves_after_the_fuzzing(server: HttpServer) -> None:
+    for path in ("/report", "/alerts?limit=3", "/health"):
+        assert status_of(exchange(server.port, f"GET {path} HTTP/1.1\r\n\r\n".encode())) == 200
     response = exchange(server.port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status_of(response) == 200
     assert b'cache_gets_total{cache="fuzzed",result="hit"} 1.0' in response
