@@ -11,6 +11,7 @@ import requests
 
 from ..config import ConfigError
 from ..errors import UserFacingError
+from ..secret import mask_url_passwords
 
 MB = 1024 * 1024
 COLUMNS = (
@@ -24,7 +25,8 @@ def report_url(base: str) -> str:
     """``base`` with /report appended unless it already names it; a usage error if not HTTP."""
     parts = urlsplit(base.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"--url: invalid URL {base!r} (use e.g. http://localhost:10287)")
+        shown = mask_url_passwords(base)
+        raise ConfigError(f"--url: invalid URL {shown!r} (use e.g. http://localhost:10287)")
     path = parts.path.rstrip("/")
     if not path.endswith("/report"):
         path += "/report"
@@ -32,9 +34,10 @@ def report_url(base: str) -> str:
 
 
 def fetch_report(base: str, timeout: float = 10.0) -> dict[str, Any]:
-    url = report_url(base)
+    target = report_url(base)
+    url = mask_url_passwords(target)  # what messages show: never the password of the URL
     try:
-        response = requests.get(url, timeout=timeout)
+        response = requests.get(target, timeout=timeout)
     except requests.ConnectionError:
         raise UserFacingError(f"cannot reach cachewatch at {url}: connection refused") from None
     except requests.Timeout:
@@ -170,5 +173,5 @@ def run_report(url: str, as_json: bool) -> int:
     if as_json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
-        print(render_table(report, report_url(url)), end="")
+        print(render_table(report, mask_url_passwords(report_url(url))), end="")
     return 0
