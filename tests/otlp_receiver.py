@@ -50,7 +50,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignor
     def __init__(self, receiver: OtlpReceiver) -> None:
         self.receiver = receiver
 
-    def Export(  # noqa: N802 - the gRPC method name
+    def Export(
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         self.receiver._accept(request)
@@ -66,9 +66,7 @@ class OtlpReceiver:
         self.requests = 0
         self._lock = threading.Lock()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
-            _TraceService(self), self._server
-        )
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self), self._server)
         self._server.add_insecure_port(f"{LOOPBACK}:{self.port}")
 
     @property

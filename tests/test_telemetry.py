@@ -40,11 +40,8 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 
 @pytest.fixture
-def tracing(
-    receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[telemetry.TracingSettings]:
+def tracing(receiver: OtlpReceiver) -> Iterator[telemetry.TracingSettings]:
     """Tracing on, every operation sampled, spans sent to the receiver."""
-    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
     state = telemetry.setup_tracing(otel_env(receiver.endpoint), set_global=False)
     assert state is not None
     yield state.settings
@@ -228,11 +225,11 @@ def test_operation_spans_nest_under_the_callers_span_and_join_its_trace(
     assert state is not None
     app_tracer = state.provider.get_tracer("checkout-app")
     cache = cachewatch.instrument({"k": 1}, "search_cache", registry=cache_registry)
-    with app_tracer.start_as_current_span("handle request") as request:
-        with cachewatch.trace_cache_operation(
-            "get", "search_cache", "k", registry=cache_registry
-        ) as op:
-            op.result(cache.get("k"))
+    operation = cachewatch.trace_cache_operation(
+        "get", "search_cache", "k", registry=cache_registry
+    )
+    with app_tracer.start_as_current_span("handle request") as request, operation as op:
+        op.result(cache.get("k"))
     spans = receiver.wait_for_names("handle request", "get search_cache")
     root = by_name(spans, "handle request")[0]
     operation = [s for s in by_name(spans, "get search_cache") if s.parent_span_id == root.span_id]

@@ -16,13 +16,12 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SimpleSpanProcessor,
     SpanExporter,
-    SpanProcessor,
 )
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
@@ -47,7 +46,7 @@ _DECIDED = otel_context.create_key("cachewatch-decided")
 _TRACE_ID_LIMIT = (1 << 64) - 1
 
 
-class DecidedSampler(Sampler):  # type: ignore[misc]
+class DecidedSampler(Sampler):
     """Records the spans cachewatch decided to record; asks the configured sampler about
     every other span (the application's own, when this provider is the global one)."""
 
@@ -194,7 +193,8 @@ class Tracing:
             insecure=endpoint.startswith("http://") or None,
             timeout=self.settings.timeout_seconds,
         )
-        return otlp, BatchSpanProcessor(otlp)
+        delay = self.settings.schedule_delay_millis
+        return otlp, BatchSpanProcessor(otlp, schedule_delay_millis=delay)
 
     # --- spans --------------------------------------------------------------------------------
     def start(self, name: str, attributes: Mapping[str, Any], *, client: bool = False) -> Any:
@@ -231,7 +231,7 @@ class Tracing:
         def run() -> None:
             try:
                 self.provider.shutdown()
-            except Exception:  # noqa: BLE001 - shutdown must not raise into the caller
+            except Exception:  # shutdown must not raise into the caller
                 log.debug("tracer shutdown failed", exc_info=True)
             finally:
                 done.set()
@@ -244,6 +244,6 @@ class Tracing:
         for exporter in self.exporters:
             try:
                 exporter.shutdown()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("span exporter shutdown failed", exc_info=True)
         done.wait(timeout * 0.2)

@@ -96,22 +96,24 @@ class _Prefixes:
         self.fallback = registry.recorder(fallback) if fallback is not None else None
 
     def recorder(self, key: Any) -> CacheRecorder | None:
+        if isinstance(key, memoryview):
+            key = bytes(key)
         if isinstance(key, bytes):
-            for _, prefix, recorder in self.entries:
-                if key.startswith(prefix):
-                    return recorder
-        else:
-            if not isinstance(key, str):
-                key = bytes(key).decode("utf-8", "replace") if isinstance(key, memoryview) else str(key)
-            for prefix, _, recorder in self.entries:
-                if key.startswith(prefix):
-                    return recorder
+            for _, raw_prefix, found in self.entries:
+                if key.startswith(raw_prefix):
+                    return found
+            return self.fallback
+        text = key if isinstance(key, str) else str(key)
+        for text_prefix, _, found in self.entries:
+            if text.startswith(text_prefix):
+                return found
         return self.fallback
 
 
 def _server_attributes(client: Any) -> dict[str, Any]:
     """db.* and server.* span attributes from the connection settings (never credentials)."""
-    kwargs: Mapping[str, Any] = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
+    pool = getattr(client, "connection_pool", None)
+    kwargs: Mapping[str, Any] = getattr(pool, "connection_kwargs", {})
     attributes: dict[str, Any] = {_telemetry.DB_SYSTEM: "redis"}
     attributes[_telemetry.DB_NAMESPACE] = str(kwargs.get("db", 0))
     if kwargs.get("path"):
@@ -156,10 +158,7 @@ class _Command:
             if how == "count":
                 self._existing(int(result or 0), hit=True)
                 return None
-            if how == "nonempty" or how == "truthy":
-                hit = bool(result)
-            else:
-                hit = result is not None
+            hit = bool(result) if how in ("nonempty", "truthy") else result is not None
             recorder = caches[0] if caches else None
             if recorder is not None:
                 (recorder.hit if hit else recorder.miss)()
@@ -181,8 +180,8 @@ class _Command:
     def _per_item(self, result: Any) -> bool | None:
         values = list(result or ())
         if self.spec is not None and self.spec.keys == "one":
-            recorder = self.caches[0] if self.caches else None
-            owners: list[CacheRecorder | None] = [recorder] * len(values)
+            owner_of_all = self.caches[0] if self.caches else None
+            owners: list[CacheRecorder | None] = [owner_of_all] * len(values)
         else:
             owners = list(self.caches)
         for owner, item in zip(owners, values, strict=False):
@@ -198,12 +197,12 @@ class _Command:
         if not involved:
             return
         if len(involved) == 1 and None not in self.caches:
-            recorder = involved[0]
+            only = involved[0]
             if hit:
-                recorder.hits.add(found)
-                recorder.misses.add(max(0, len(self.keys) - found))
+                only.hits.add(found)
+                only.misses.add(max(0, len(self.keys) - found))
             else:
-                recorder.removals.add(found)
+                only.removals.add(found)
             return
         if not hit:
             for recorder in self.caches:
@@ -449,5 +448,5 @@ def instrument_redis(
     prefixes = _Prefixes(caches, registry or default_registry(), fallback)
     watcher = RedisWatcher(client, prefixes)
     kind(client, watcher)
-    setattr(client, _HOOKED, watcher)  # noqa: B010 - an instance attribute redis-py lacks
+    setattr(client, _HOOKED, watcher)
     return client

@@ -90,6 +90,7 @@ class TracingSettings:
     exporters: tuple[str, ...] = ()
     endpoint: str = DEFAULT_OTLP_ENDPOINT
     timeout_seconds: float = 10.0
+    schedule_delay_millis: float = 5000.0
     sampler: str = DEFAULT_SAMPLER
     parent_rule: str = "follow"
     root_ratio: float = 1.0
@@ -174,6 +175,14 @@ def tracing_settings(
         except ValueError:
             warnings.append(f"OTEL_EXPORTER_OTLP_TIMEOUT: invalid number {raw_timeout!r}")
 
+    delay = 5000.0
+    raw_delay = env.get("OTEL_BSP_SCHEDULE_DELAY", "").strip()
+    if raw_delay:
+        try:
+            delay = max(1.0, float(raw_delay))
+        except ValueError:
+            warnings.append(f"OTEL_BSP_SCHEDULE_DELAY: invalid number {raw_delay!r}")
+
     sampler = env.get("OTEL_TRACES_SAMPLER", "").strip().lower() or DEFAULT_SAMPLER
     if sampler not in SAMPLERS:
         warnings.append(f"OTEL_TRACES_SAMPLER: unsupported sampler {sampler!r}, using default")
@@ -188,9 +197,7 @@ def tracing_settings(
                 if not 0.0 <= ratio <= 1.0:
                     raise ValueError
             except ValueError:
-                warnings.append(
-                    f"OTEL_TRACES_SAMPLER_ARG: invalid ratio {raw_arg!r}, using 1.0"
-                )
+                warnings.append(f"OTEL_TRACES_SAMPLER_ARG: invalid ratio {raw_arg!r}, using 1.0")
                 ratio = 1.0
 
     resource = {"service.name": service_name}
@@ -204,6 +211,7 @@ def tracing_settings(
         exporters=tuple(exporters),
         endpoint=endpoint or DEFAULT_OTLP_ENDPOINT,
         timeout_seconds=timeout,
+        schedule_delay_millis=delay,
         sampler=sampler,
         parent_rule=parent_rule,
         root_ratio=ratio,
