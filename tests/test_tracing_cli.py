@@ -42,7 +42,6 @@ def test_demo_sends_spans_of_its_caches_and_polls_with_the_service_name() -> Non
         try:
             wait_for_port(port, timeout=30)
 
-
             def polled_and_got(found: list[ReceivedSpan]) -> bool:
                 samples(port)  # each scrape polls the local source: 1 in 5 is a span
                 return any(s.name.startswith("get ") for s in found) and any(

@@ -242,9 +242,7 @@ class Tracing:
             return
         log.warning("trace export did not finish in time; dropping what is left")
         # The SDK would now log one warning per aborted step; the line above says it all.
-        logging.getLogger("opentelemetry.exporter.otlp.proto.grpc.exporter").setLevel(
-            logging.ERROR
-        )
+        logging.getLogger("opentelemetry.exporter.otlp.proto.grpc.exporter").setLevel(logging.ERROR)
         for exporter in self.exporters:
             try:
                 exporter.shutdown()

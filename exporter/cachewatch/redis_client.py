@@ -274,9 +274,9 @@ class RedisWatcher:
 
     # a pipeline
     def begin_pipeline(
-        self, stack: Sequence[tuple[Sequence[Any], Any]]
+        self, stack: Sequence[Sequence[Any]]
     ) -> tuple[list[_Command], _telemetry.Span | None]:
-        commands = [_Command(args, self.prefixes) for args, _ in stack]
+        commands = [_Command(args, self.prefixes) for args in stack]
         span = None
         if commands and _telemetry.TRACING and _telemetry.sample():
             span = self._span("PIPELINE", commands, None)
@@ -285,7 +285,7 @@ class RedisWatcher:
     def finish_pipeline(
         self,
         commands: Sequence[_Command],
-        stack: Sequence[tuple[Sequence[Any], Any]],
+        stack: Sequence[Sequence[Any]],
         span: _telemetry.Span | None,
         elapsed: float,
         results: Sequence[Any] | None = None,
@@ -301,7 +301,7 @@ class RedisWatcher:
             for recorder in involved.values():
                 recorder.error(PIPELINE, error or RuntimeError("no reply"))
         else:
-            for command, (args, _), result in zip(commands, stack, results, strict=False):
+            for command, args, result in zip(commands, stack, results, strict=False):
                 if isinstance(result, Exception):
                     for recorder in command.involved():
                         recorder.error(command.operation, result)
@@ -309,6 +309,16 @@ class RedisWatcher:
                     command.count(result, args)
         if span is not None:
             span.end(error)
+
+
+def _queued(pipe: Any) -> list[Sequence[Any]]:
+    """The argument tuples of a pipeline's queued commands: ``(args, options)`` pairs in
+    redis-py's pipelines, objects with ``.args`` in its cluster pipeline."""
+    queued: list[Sequence[Any]] = []
+    for item in pipe.command_stack:
+        args = getattr(item, "args", None)
+        queued.append(args if args is not None else item[0])
+    return queued
 
 
 # --- hooking a client -------------------------------------------------------------------------
@@ -341,7 +351,7 @@ def _hook_sync_pipeline(pipe: Any, watcher: RedisWatcher) -> None:
     raw_immediate = pipe.immediate_execute_command
 
     def execute(*args: Any, **kwargs: Any) -> Any:
-        stack = list(pipe.command_stack)
+        stack = _queued(pipe)
         commands, span = watcher.begin_pipeline(stack)
         start = perf_counter()
         try:
@@ -396,7 +406,7 @@ def _hook_async_pipeline(pipe: Any, watcher: RedisWatcher) -> None:
     raw_immediate = pipe.immediate_execute_command
 
     async def execute(*args: Any, **kwargs: Any) -> Any:
-        stack = list(pipe.command_stack)
+        stack = _queued(pipe)
         commands, span = watcher.begin_pipeline(stack)
         start = perf_counter()
         try:
