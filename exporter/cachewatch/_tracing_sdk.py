@@ -34,7 +34,6 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.sdk.version import __version__ as sdk_version
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation import _SPAN_KEY
 
 from ._version import __version__
 from .telemetry import ERROR_TYPE, TracingSettings
@@ -94,9 +93,12 @@ def _current_span_reader() -> Callable[[], Any]:
     different runtime context is configured."""
     runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
     var = getattr(runtime, "_current_context", None)
+    try:
+        from opentelemetry.trace.propagation import _SPAN_KEY as key
+    except ImportError:  # a future API without it: the public, slower way
+        var = None
     if isinstance(var, ContextVar):
         get_context = var.get
-        key = _SPAN_KEY
 
         def read() -> Any:
             return get_context().get(key)

@@ -244,8 +244,15 @@ def setup_tracing(
             log.warning("%s", warning)
         if not settings.enabled:
             return None
-        from ._tracing_sdk import Tracing
-
+        try:
+            from ._tracing_sdk import Tracing
+        except ImportError as exc:
+            log.warning(
+                "tracing is asked for by OTEL_* but cannot start (%s): "
+                "pip install 'cachewatch[tracing]'",
+                exc,
+            )
+            return None
         state = Tracing(settings, set_global=set_global)
         _state = state
         sample = state.decide
