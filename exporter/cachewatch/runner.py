@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from . import telemetry
 from .app import Exporter
-from .config import Config
+from .config import Config, ConfigError
 from .demo import DemoRunner, DemoWorkload
 from .errors import UserFacingError
 from .logs import setup_logging
 from .registry import CacheRegistry
 from .service import ListenError, run_until_stopped
 from .sources.local import LocalSource
+
+log = logging.getLogger(__name__)
 
 
 def assemble(config: Config, exporter: Exporter) -> Exporter:
@@ -42,6 +46,28 @@ def run_demo(config: Config) -> int:
         return run_until_stopped(
             exporter, config.web_listen_address, duration=config.duration, status=workload.summary
         )
+    except ListenError as exc:
+        exporter.close()
+        raise UserFacingError(str(exc)) from None
+
+
+def run_serve(config: Config) -> int:
+    """The standalone exporter: one Redis server (stats and logical caches) plus this process."""
+    if config.redis_addr is None:
+        raise ConfigError(
+            "--redis.addr: required by serve (e.g. --redis.addr redis://localhost:6379/0)"
+        )
+    from .sources.redis import RedisSettings, RedisSource
+
+    settings = RedisSettings.from_config(config)
+    setup_logging(config.log_level, config.log_format)
+    registry = CacheRegistry(max_caches=config.max_caches)
+    source = RedisSource(settings)
+    exporter = assemble(config, Exporter([source, LocalSource(registry)], cache_registry=registry))
+    caches = ", ".join(str(cache) for cache in settings.caches) or "none"
+    log.info("watching redis %s; logical caches: %s", settings.address, caches)
+    try:
+        return run_until_stopped(exporter, config.web_listen_address)
     except ListenError as exc:
         exporter.close()
         raise UserFacingError(str(exc)) from None
