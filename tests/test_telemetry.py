@@ -18,7 +18,7 @@ from cachewatch.server import HttpServer
 
 from .otlp_receiver import OtlpReceiver, ReceivedSpan, otlp_receiver
 from .scrape import fetch
-from .servers import free_port
+from .servers import RedisServer, free_port
 
 OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0; charset=utf-8"}
 
@@ -149,6 +149,35 @@ def test_tracing_off_imports_neither_the_sdk_nor_grpc() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_serve_mode_with_tracing_off_imports_no_opentelemetry(redis: RedisServer) -> None:
+    """The standalone exporter watching a real Redis, tracing left off: redis-py is loaded
+    (and with it the small OpenTelemetry API), the SDK, the exporters and gRPC are not."""
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from cachewatch.app import Exporter
+        from cachewatch.config import load_config
+        from cachewatch.runner import assemble
+        from cachewatch.sources.redis import RedisSettings, RedisSource
+        config = load_config("serve", flags={"redis_addr": sys.argv[1]}, environ={})
+        exporter = assemble(config, Exporter([RedisSource(RedisSettings.from_config(config))]))
+        names = {family.name for family in exporter.registry.collect()}
+        assert "redis_up" in names, names
+        exporter.close()
+        heavy = ("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.proto", "grpc")
+        print(json.dumps(sorted(m for m in sys.modules if m.startswith(heavy))))
+        print("redis" in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, redis.url],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    loaded, redis_loaded = done.stdout.strip().splitlines()[-2:]
+    assert json.loads(loaded) == [] and redis_loaded == "True"
 
 
 # --- sampling decisions -----------------------------------------------------------------------
