@@ -4,6 +4,10 @@ for any other cache, and a context manager for single operations.
 The mapping wrapper's hot path is one lookup in the wrapped cache plus one lock-free
 counter bump; latency is timed on a sample of operations (every ``latency_sample_every``-th)
 because timing and a histogram update cost ten times the lookup itself.
+
+Tracing adds one check of ``telemetry.TRACING`` to each operation while it is off. While it
+is on, an operation that ``telemetry.sample()`` picks takes a separate, fully timed path
+that records a span and gives its latency observation the span's trace id (an exemplar).
 """
 
 from __future__ import annotations
