@@ -59,11 +59,23 @@ COMMANDS: dict[str, CommandSpec] = {
 """The commands counted; any other command passes through (and is traced when sampled)."""
 
 
-def _command_name(args: Sequence[Any]) -> str:
-    name = args[0] if args else ""
-    if isinstance(name, bytes):
-        name = name.decode("ascii", "replace")
-    return str(name).upper()
+_PARSED: dict[Any, tuple[str, str, CommandSpec | None]] = {}
+_MAX_PARSED = 1024
+
+
+def _parse_command(args: Sequence[Any]) -> tuple[str, str, CommandSpec | None]:
+    """(COMMAND, operation label, spec) of a command, memoised by its first argument."""
+    raw = args[0] if args else ""
+    try:
+        return _PARSED[raw]
+    except (KeyError, TypeError):
+        pass
+    name = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
+    name = name.upper()
+    parsed = (name, name.lower(), COMMANDS.get(name))
+    if len(_PARSED) < _MAX_PARSED and isinstance(raw, (str, bytes)):
+        _PARSED[raw] = parsed
+    return parsed
 
 
 def _keys(spec: CommandSpec, args: Sequence[Any]) -> Sequence[Any]:
@@ -131,14 +143,22 @@ class _Command:
     __slots__ = ("caches", "keys", "name", "operation", "spec")
 
     def __init__(self, args: Sequence[Any], prefixes: _Prefixes) -> None:
-        self.name = _command_name(args)
-        self.operation = self.name.lower()
-        self.spec = COMMANDS.get(self.name)
-        self.keys: Sequence[Any] = _keys(self.spec, args) if self.spec is not None else ()
-        self.caches: list[CacheRecorder | None] = [prefixes.recorder(key) for key in self.keys]
+        self.name, self.operation, self.spec = _parse_command(args)
+        if self.spec is None:
+            self.keys: Sequence[Any] = ()
+            self.caches: list[CacheRecorder | None] = []
+        elif self.spec.keys == "one":
+            self.keys = args[1:2]
+            self.caches = [prefixes.recorder(args[1])] if len(args) > 1 else []
+        else:
+            self.keys = _keys(self.spec, args)
+            self.caches = [prefixes.recorder(key) for key in self.keys]
 
     def involved(self) -> list[CacheRecorder]:
         """The distinct caches the command touches, in order."""
+        caches = self.caches
+        if len(caches) == 1:
+            return [] if caches[0] is None else [caches[0]]
         seen: dict[int, CacheRecorder] = {}
         for recorder in self.caches:
             if recorder is not None:
