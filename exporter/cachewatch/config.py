@@ -447,6 +447,21 @@ class Config:
         parse_census_samples, commands=("serve",), metavar="N",
     )  # fmt: skip
 
+    # --- analysis: windows of the alert signals ------------------------------------------------
+    alert_rate_window: float = setting(
+        "alerts.rate-window", 300.0,
+        "Window of the rates the alerts read (hit, error and eviction ratios, p99 latency, "
+        "request rate).",
+        parse_positive_duration, env="CACHE_ALERT_RATE_WINDOW", commands=THRESHOLD_COMMANDS,
+        metavar="DURATION",
+    )  # fmt: skip
+    health_fail_on_critical: bool = setting(
+        "health.fail-on-critical", True,
+        "Whether a cache in the critical alert state makes /health answer 503 (turn off "
+        "when /health is a liveness probe that would restart the application).",
+        parse_bool, metavar="BOOL",
+    )  # fmt: skip
+
     # --- tracing (the OTEL_* variables choose exporter, endpoint, sampler; see docs/tracing.md)
     tracing_record_keys: bool = setting(
         "tracing.record-keys", False,
