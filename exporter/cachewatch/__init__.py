@@ -10,6 +10,7 @@ Embedded use::
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ._version import __version__
 from .app import Exporter, embedded_exporter
@@ -22,9 +23,11 @@ from .instrument import (
     watch_lru,
 )
 from .recorder import CacheRecorder
+from .redis_client import instrument_redis
 from .registry import CacheRegistry, default_registry
 from .server import HttpServer, WSGIApp, serve
 from .server import make_wsgi_app as _make_wsgi_app
+from .telemetry import setup_tracing, shutdown_tracing
 from .webconfig import load_web_config
 
 __all__ = [
@@ -38,8 +41,12 @@ __all__ = [
     "cache_metrics",
     "default_registry",
     "embedded_exporter",
+    "enable_otel_metrics",
     "instrument",
+    "instrument_redis",
     "make_wsgi_app",
+    "setup_tracing",
+    "shutdown_tracing",
     "start_http_server",
     "trace_cache_operation",
     "watch_lru",
@@ -65,3 +72,11 @@ def start_http_server(
     path = web_config_file or os.environ.get("CACHEWATCH_WEB_CONFIG_FILE") or None
     web_config = load_web_config(path) if path else None
     return serve(make_wsgi_app(exporter), addr, port, web_config)
+
+
+def enable_otel_metrics(exporter: Exporter | None = None, **options: Any) -> Any:
+    """Serve metrics recorded through the OpenTelemetry metrics API on cachewatch's /metrics
+    (see ``cachewatch.otel_metrics``; loads the OpenTelemetry SDK, so only on request)."""
+    from .otel_metrics import enable_otel_metrics as enable
+
+    return enable(exporter, **options)
