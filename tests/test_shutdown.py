@@ -3,6 +3,7 @@ within 2 s even with a stuck client, and every connection ends up closed."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 
+from .otlp_receiver import otlp_receiver
 from .servers import free_port, wait_for_port
 
 
@@ -86,3 +88,50 @@ def test_sigterm_during_scrapes_is_graceful_and_bounded() -> None:
     assert "truncated" not in outcomes
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
+
+
+def test_sigterm_flushes_spans_within_two_seconds() -> None:
+    """Spans waiting in the batch processor (a 60 s schedule: only shutdown sends them)
+    reach a real OTLP receiver, and the process is gone within 2 s of SIGTERM."""
+    with otlp_receiver() as receiver:
+        port = free_port()
+        environ = {
+            k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CACHEWATCH_"))
+        }
+        environ.update(
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_TRACES_SAMPLER": "always_on",
+                "OTEL_BSP_SCHEDULE_DELAY": "60000",
+                "OTEL_BSP_MAX_QUEUE_SIZE": "50000",
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "50000",
+            }
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cachewatch.cli", "demo", "--web.listen-address",
+             f"127.0.0.1:{port}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ,
+        )  # fmt: skip
+        try:
+            wait_for_port(port, timeout=30)
+            for _ in range(3):
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+                    conn.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+                    while conn.recv(65536):
+                        pass
+            before = len(receiver.received())
+            sent = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=10)
+            elapsed = time.monotonic() - sent
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(5)
+        polls = receiver.wait_for(
+            lambda found: sum(s.name == "poll local" for s in found) >= 3, timeout=5
+        )
+    assert before == 0, "nothing was sent before shutdown (the schedule is 60 s)"
+    assert sum(s.name == "poll local" for s in polls) >= 3
+    assert process.returncode == 0, err
+    assert elapsed < 2.0, f"shutdown took {elapsed:.2f}s"
