@@ -20,11 +20,22 @@ from .errors import UserFacingError
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
+_LINE_BREAKS = str.maketrans(
+    {c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+)
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character that could start a new line escaped: an error message
+    quoting a user's value (a path, an argument) stays one line whatever the value holds."""
+    return text.translate(_LINE_BREAKS)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
 
 @dataclass(frozen=True)
@@ -143,12 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(command.name, flags) if command.takes_settings else Config()
         return command.run(config, args)
     except ConfigError as exc:
-        print(f"cachewatch: error: {exc}", file=sys.stderr)
+        print(f"cachewatch: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
     except UserFacingError as exc:
-        print(f"cachewatch: error: {exc}", file=sys.stderr)
+        print(f"cachewatch: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_FAILURE
 
 
