@@ -55,6 +55,12 @@ def _run_demo(config: Config, _args: argparse.Namespace) -> int:
     return run_demo(config)
 
 
+def _run_serve(config: Config, _args: argparse.Namespace) -> int:
+    from .runner import run_serve
+
+    return run_serve(config)
+
+
 def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="YAML configuration file to validate")
 
@@ -83,6 +89,9 @@ def _run_report(_config: Config, args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Command] = {
+    "serve": Command(
+        "serve", "watch a Redis server: server stats and logical caches by key prefix", _run_serve
+    ),
     "demo": Command(
         "demo", "run the demo: four in-process caches under a synthetic workload", _run_demo
     ),

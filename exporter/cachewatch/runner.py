@@ -7,7 +7,7 @@ import logging
 
 from .analysis.attach import attach_analysis
 from .app import Exporter
-from .config import Config
+from .config import Config, ConfigError
 from .demo import DemoRunner, DemoWorkload
 from .errors import UserFacingError
 from .logs import setup_logging
@@ -68,6 +68,28 @@ def run_demo(config: Config) -> int:
         return run_until_stopped(
             exporter, config.web_listen_address, duration=config.duration, status=workload.summary
         )
+    except ListenError as exc:
+        exporter.close()
+        raise UserFacingError(str(exc)) from None
+
+
+def run_serve(config: Config) -> int:
+    """The standalone exporter: one Redis server (stats and logical caches) plus this process."""
+    if config.redis_addr is None:
+        raise ConfigError(
+            "--redis.addr: required by serve (e.g. --redis.addr redis://localhost:6379/0)"
+        )
+    from .sources.redis import RedisSettings, RedisSource
+
+    settings = RedisSettings.from_config(config)
+    setup_logging(config.log_level, config.log_format)
+    registry = CacheRegistry(max_caches=config.max_caches)
+    source = RedisSource(settings)
+    exporter = assemble(config, Exporter([source, LocalSource(registry)], cache_registry=registry))
+    caches = ", ".join(str(cache) for cache in settings.caches) or "none"
+    log.info("watching redis %s; logical caches: %s", settings.address, caches)
+    try:
+        return run_until_stopped(exporter, config.web_listen_address)
     except ListenError as exc:
         exporter.close()
         raise UserFacingError(str(exc)) from None
