@@ -387,21 +387,6 @@ class Config:
         metavar="DURATION",
     )  # fmt: skip
 
-    # --- analysis: windows of the alert signals ------------------------------------------------
-    alert_rate_window: float = setting(
-        "alerts.rate-window", 300.0,
-        "Window of the rates the alerts read (hit, error and eviction ratios, p99 latency, "
-        "request rate).",
-        parse_positive_duration, env="CACHE_ALERT_RATE_WINDOW", commands=THRESHOLD_COMMANDS,
-        metavar="DURATION",
-    )  # fmt: skip
-    health_fail_on_critical: bool = setting(
-        "health.fail-on-critical", True,
-        "Whether a cache in the critical alert state makes /health answer 503 (turn off "
-        "when /health is a liveness probe that would restart the application).",
-        parse_bool, metavar="BOOL",
-    )  # fmt: skip
-
     # --- Redis source (cachewatch serve) -------------------------------------------------------
     redis_addr: RedisAddress | None = setting(
         "redis.addr", None,
@@ -460,6 +445,38 @@ class Config:
         "redis.census-samples", 32,
         "Census budget: keys measured with MEMORY USAGE per census step (0: no memory).",
         parse_census_samples, commands=("serve",), metavar="N",
+    )  # fmt: skip
+
+    # --- analysis: windows of the alert signals ------------------------------------------------
+    alert_rate_window: float = setting(
+        "alerts.rate-window", 300.0,
+        "Window of the rates the alerts read (hit, error and eviction ratios, p99 latency, "
+        "request rate).",
+        parse_positive_duration, env="CACHE_ALERT_RATE_WINDOW", commands=THRESHOLD_COMMANDS,
+        metavar="DURATION",
+    )  # fmt: skip
+    health_fail_on_critical: bool = setting(
+        "health.fail-on-critical", True,
+        "Whether a cache in the critical alert state makes /health answer 503 (turn off "
+        "when /health is a liveness probe that would restart the application).",
+        parse_bool, metavar="BOOL",
+    )  # fmt: skip
+
+    # --- tracing (the OTEL_* variables choose exporter, endpoint, sampler; see docs/tracing.md)
+    tracing_record_keys: bool = setting(
+        "tracing.record-keys", False,
+        "Add a SHA-256 hash of each cache key to spans (keys themselves are never recorded).",
+        parse_bool, env="CACHEWATCH_TRACING_RECORD_KEYS", metavar="BOOL",
+    )  # fmt: skip
+    otel_metrics_bridge: bool = setting(
+        "otel-metrics.bridge", False,
+        "Serve metrics recorded through the OpenTelemetry metrics API on /metrics as well.",
+        parse_bool, metavar="BOOL",
+    )  # fmt: skip
+    otel_metrics_scope_labels: bool = setting(
+        "otel-metrics.scope-labels", False,
+        "Keep the otel_scope_* labels on bridged OpenTelemetry metrics.",
+        parse_bool, metavar="BOOL",
     )  # fmt: skip
 
 
