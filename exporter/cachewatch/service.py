@@ -41,6 +41,22 @@ def urls(server: HttpServer, exporter: Exporter) -> list[str]:
     return [f"{base}/", f"{base}/metrics", *(f"{base}{path}" for path in exporter.routes)]
 
 
+SIGNAL_CHECK_SECONDS = 0.1
+
+
+def _wait(stop: threading.Event, timeout: float) -> bool:
+    """``stop.wait(timeout)`` in short slices. The kernel may deliver SIGTERM to any thread;
+    CPython then runs the handler only when the main thread next runs bytecode, which a long
+    ``Event.wait`` would delay by up to its whole timeout (seen: 5 s under load)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if stop.wait(max(0.0, min(SIGNAL_CHECK_SECONDS, left))):
+            return True
+        if left <= SIGNAL_CHECK_SECONDS:
+            return False
+
+
 def run_until_stopped(
     exporter: Exporter,
     address: ListenAddress,
@@ -68,7 +84,7 @@ def run_until_stopped(
             timeout = status_every
             if deadline is not None:
                 timeout = min(timeout, max(0.0, deadline - time.monotonic()))
-            if stop.wait(timeout):
+            if _wait(stop, timeout):
                 break
             if status is not None:
                 out(status())
