@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import bcrypt
 import pytest
 import requests
 
@@ -18,6 +19,7 @@ from cachewatch import Exporter
 from cachewatch.cli import main
 from cachewatch.probe import ProbeConfigError, Prober, load_probe_config
 from cachewatch.server import HttpServer, make_wsgi_app, serve
+from cachewatch.webconfig import load_web_config
 
 from .servers import LOOPBACK, RedisServer, free_port, redis_server, require_binary, wait_for_port
 
@@ -188,3 +190,35 @@ def test_the_documented_relabelling_example_is_valid_prometheus_configuration(
         timeout=30,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_probe_sits_behind_basic_auth_and_refuses_before_connecting(
+    tmp_path: Path, exporter: Exporter, secured_redis: RedisServer
+) -> None:
+    hashed = bcrypt.hashpw(b"scrape-pw", bcrypt.gensalt(rounds=4)).decode()
+    web = tmp_path / "web.yml"
+    web.write_text(f"basic_auth_users:\n  prometheus: {hashed}\n")
+    prober = Prober(load_probe_config(str(probe_file(tmp_path, secured_redis.port))))
+    exporter.add_wsgi_route("/probe", "probe", prober)
+    server = serve(make_wsgi_app(exporter), LOOPBACK, 0, load_web_config(str(web)))
+    stats = socket.create_connection((LOOPBACK, secured_redis.port))
+
+    def connections_received() -> int:
+        stats.sendall(f"AUTH {PASSWORD}\r\nINFO stats\r\n".encode())
+        time.sleep(0.2)
+        text = stats.recv(65536).decode()
+        return int(text.split("total_connections_received:")[1].split()[0])
+
+    try:
+        before = connections_received()
+        url = f"http://{LOOPBACK}:{server.port}/probe?target=primary"
+        for auth in (None, ("prometheus", "wrong")):
+            assert requests.get(url, auth=auth, timeout=10).status_code == 401
+        assert connections_received() == before  # refused before any connection to Redis
+        ok = requests.get(url, auth=("prometheus", "scrape-pw"), timeout=10)
+        assert ok.status_code == 200 and "\nredis_up 1.0" in ok.text
+        assert connections_received() > before
+    finally:
+        stats.close()
+        server.shutdown()
+        prober.close()
