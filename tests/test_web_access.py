@@ -20,6 +20,7 @@ from cachewatch.server import HttpServer, make_wsgi_app, serve
 from cachewatch.webconfig import WebConfigError, load_web_config
 
 from .pki import Pki, make_pki
+from .servers import free_port, wait_for_port
 
 PASSWORD = "correct horse battery staple"
 
@@ -235,3 +236,36 @@ def test_extra_response_headers(
     server = start(served, exporter, path)
     response = requests.get(f"http://127.0.0.1:{server.port}/health", timeout=10)
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_demo_serves_https_with_basic_auth_from_the_web_config_flag(
+    tmp_path: Path, pki: Pki, password_hash: str
+) -> None:
+    path = write(
+        tmp_path,
+        f"tls_server_config:\n  cert_file: {pki.server_cert}\n  key_file: {pki.server_key}\n"
+        f"basic_auth_users:\n  prometheus: '{password_hash}'\n",
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cachewatch.cli", "demo", "--web.config.file", path,
+         "--web.listen-address", f"127.0.0.1:{port}", "--duration", "30s"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, timeout=30)
+        url = f"https://127.0.0.1:{port}/metrics"
+        denied = requests.get(url, verify=str(pki.ca_cert), timeout=10)
+        allowed = requests.get(
+            url, verify=str(pki.ca_cert), auth=("prometheus", PASSWORD), timeout=10
+        )
+        process.terminate()
+        out, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+    assert denied.status_code == 401
+    assert allowed.status_code == 200 and "cache_gets_total" in allowed.text
+    assert f"https://127.0.0.1:{port}/metrics" in out
+    assert process.returncode == 0, err
