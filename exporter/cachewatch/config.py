@@ -340,6 +340,24 @@ class Config:
         metavar="DURATION",
     )  # fmt: skip
 
+    # --- bundle: generated rules and dashboards, Alertmanager client -------------------------
+    grafana_url: str = setting(
+        "bundle.grafana-url", "http://localhost:3000",
+        "Grafana base URL that the generated alerts' dashboard_url annotations link to.",
+        commands=("generate",), metavar="URL",
+    )  # fmt: skip
+    runbook_url: str = setting(
+        "bundle.runbook-url",
+        "https://github.com/cachewatch/cachewatch/blob/main/docs/runbook.md",
+        "Runbook URL the generated alerts' runbook_url annotations link to (plus #alertname).",
+        commands=("generate",), metavar="URL",
+    )  # fmt: skip
+    alertmanager_url: str = setting(
+        "alertmanager.url", "http://localhost:9093",
+        "Alertmanager base URL for the alerts commands (list, silences, ack).",
+        commands=("alerts",), metavar="URL",
+    )  # fmt: skip
+
 
 def settings() -> list[tuple[str, Setting, Any]]:
     """(field name, setting, default) for every declared setting, in declaration order."""
