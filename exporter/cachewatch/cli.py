@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from ._version import __version__
 from .config import Config, ConfigError, describe, load_config, settings_for
@@ -35,17 +35,9 @@ class Command:
     takes_settings: bool = True
 
 
-def _format_default(value: Any) -> str:
-    if value is None or value == () or value == "":
-        return "none"
-    if isinstance(value, tuple):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
 def _add_settings(parser: argparse.ArgumentParser, command: str) -> None:
     for name, meta, default in settings_for(command):
-        text = f"{meta.help} (default: {_format_default(default)}; env {meta.env})"
+        text = f"{meta.help} (default: {meta.show(default)}; env {meta.env})"
         if meta.secret:
             text = f"{meta.help} (env {meta.env})"
         if meta.multiple:
