@@ -111,7 +111,7 @@ def _alerts_arguments(parser: argparse.ArgumentParser) -> None:
         for _field, meta, default in settings_for("alerts"):
             child.add_argument(
                 meta.flag, dest=_field, metavar=meta.metavar, default=argparse.SUPPRESS,
-                help=f"{meta.help} (default: {_format_default(default)}; env {meta.env})",
+                help=f"{meta.help} (default: {meta.show(default)}; env {meta.env})",
             )  # fmt: skip
         if name == "ack":
             child.add_argument("alertname", help="alert name, e.g. CacheHitRatioLow")
