@@ -1,0 +1,155 @@
+"""End to end: the repository's rules and routing with real Prometheus, Alertmanager, SMTP
+and webhook receivers; every dashboard query against the same Prometheus."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from cachewatch.cli import main
+
+from .bundle_stack import ROOT, TARGET_CACHE, Stack, bundle_stack
+from .receivers import mail_text
+
+pytestmark = pytest.mark.slow
+
+ALERT = "CacheHitRatioLow"
+FIRING_SUBJECT = f"[cachewatch] FIRING:1 CRITICAL {ALERT} cache={TARGET_CACHE}"
+RESOLVED_SUBJECT = f"[cachewatch] RESOLVED CRITICAL {ALERT} cache={TARGET_CACHE}"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with bundle_stack(tmp_path_factory.mktemp("bundle")) as running:
+        yield running
+
+
+def _is_target(payload: dict[str, Any], status: str) -> bool:
+    labels = payload.get("commonLabels", {})
+    return (
+        payload.get("status") == status
+        and labels.get("alertname") == ALERT
+        and labels.get("cache") == TARGET_CACHE
+        and labels.get("severity") == "critical"
+    )
+
+
+def test_hit_ratio_alert_notifies_resolves_and_ack_silences(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack.wait_until(lambda: stack.query(f'cache:requests:rate5m{{cache="{TARGET_CACHE}"}}'),
+                     30, "traffic reaching the recording rules")  # fmt: skip
+    assert not stack.prometheus_alerts(ALERT), "the alert fired while the cache was healthy"
+
+    stack.workload.mode = "bad"
+    firing = stack.wait_until(lambda: [a for a in stack.prometheus_alerts(ALERT)
+                                       if a["labels"]["severity"] == "critical"],
+                              60, f"{ALERT} critical firing in Prometheus")  # fmt: skip
+    assert firing[0]["labels"]["cache"] == TARGET_CACHE
+    assert firing[0]["annotations"]["runbook_url"].endswith("#cachehitratiolow")
+    hook = stack.webhooks.wait_for(lambda p: _is_target(p, "firing"), 30, "firing webhook")
+    alert = hook["alerts"][0]
+    assert alert["annotations"]["threshold"] == "50%"
+    assert alert["annotations"]["dashboard_url"].endswith(f"var-cache={TARGET_CACHE}")
+    mail = stack.mails.wait_for(lambda m: m["Subject"] == FIRING_SUBJECT, 30, "firing e-mail")
+    body = mail_text(mail)
+    assert f"Cache:     {TARGET_CACHE}" in body and "Runbook:" in body, body
+
+    stack.workload.mode = "good"
+    stack.webhooks.wait_for(lambda p: _is_target(p, "resolved"), 60, "resolved webhook")
+    stack.mails.wait_for(lambda m: m["Subject"] == RESOLVED_SUBJECT, 30, "resolved e-mail")
+
+    url = ["--alertmanager.url", stack.alertmanager]
+    assert main(["alerts", "ack", ALERT, "--cache", TARGET_CACHE, "--duration", "2h",
+                 "--comment", "end-to-end test", *url]) == 0  # fmt: skip
+    silence_id = re.search(r"silence (\S+)", capsys.readouterr().out)
+    assert silence_id, "ack printed no silence id"
+    assert main(["alerts", "silences", *url]) == 0
+    assert silence_id.group(1) in capsys.readouterr().out
+
+    before = len(stack.webhooks.items())
+    stack.workload.mode = "bad"
+    try:
+        suppressed = stack.wait_until(lambda: _am_alerts(stack, "suppressed"), 60,
+                                      f"{ALERT} suppressed in Alertmanager")  # fmt: skip
+        assert silence_id.group(1) in suppressed[0]["status"]["silencedBy"]
+        assert stack.prometheus_alerts(ALERT), "Prometheus no longer fires the alert"
+        assert main(["alerts", "list", *url]) == 0
+        assert f"{ALERT} severity=critical cache={TARGET_CACHE}" in capsys.readouterr().out
+        time.sleep(5)  # well over group_wait + group_interval: a notification would be here
+        late = [p for p in stack.webhooks.items()[before:]
+                if p["commonLabels"].get("alertname") == ALERT and p["status"] == "firing"]  # fmt: skip
+        assert not late, f"a silenced alert was notified: {late}"
+    finally:
+        stack.workload.mode = "good"
+
+
+def _am_alerts(stack: Stack, state: str) -> list[dict[str, Any]]:
+    found = requests.get(f"{stack.alertmanager}/api/v2/alerts", timeout=5).json()
+    return [
+        a for a in found
+        if a["labels"].get("alertname") == ALERT and a["labels"].get("cache") == TARGET_CACHE
+        and a["labels"].get("severity") == "critical" and a["status"]["state"] == state
+    ]  # fmt: skip
+
+
+def _dashboards() -> list[tuple[str, dict[str, Any]]]:
+    return [(p.stem, json.loads(p.read_text())) for p in sorted((ROOT / "grafana/dashboards").glob("*.json"))]  # fmt: skip
+
+
+def test_every_dashboard_query_returns_data(stack: Stack) -> None:
+    # ALERTS has data once any rule was pending or firing: make sure one was.
+    if not stack.query_range('ALERTS{alertname=~"Cache.*"}'):
+        stack.workload.mode = "bad"
+        try:
+            stack.wait_until(lambda: stack.prometheus_alerts(ALERT), 60, f"{ALERT} firing")
+        finally:
+            stack.workload.mode = "good"
+    stack.wait_until(lambda: stack.query("cache:memory_limit_ratio"),
+                     30, "the memory recording rule")  # fmt: skip
+    empty: list[str] = []
+    checked = 0
+    for name, dashboard in _dashboards():
+        variables = {
+            v["name"]: _variable_values(stack, v["query"])
+            for v in dashboard.get("templating", {}).get("list", [])
+        }
+        for var, values in variables.items():
+            assert values, f"{name}: variable ${var} has no values"
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                checked += 1
+                expr = target["expr"].replace("$__rate_interval", "10s")
+                if not any(stack.query_range(e) for e in _substitutions(expr, variables)):
+                    empty.append(f"{name} / {panel['title']} / {target['expr']}")
+    assert checked > 60
+    assert not empty, "dashboard queries without data:\n" + "\n".join(empty)
+
+
+def _variable_values(stack: Stack, query: str) -> list[str]:
+    match = re.fullmatch(r"label_values\((\w+), *(\w+)\)", query)
+    assert match, f"unsupported variable query {query}"
+    return stack.label_values(match.group(2), match.group(1))
+
+
+def _substitutions(expr: str, variables: dict[str, list[str]]) -> list[str]:
+    """``expr`` with each value a Grafana user could choose for its variable."""
+    used = [v for v in variables if f"${v}" in expr]
+    if not used:
+        return [expr]
+    (var,) = used
+    return [expr.replace(f"${var}", value) for value in variables[var]]
+
+
+def test_generated_dashboards_are_the_committed_ones() -> None:
+    # The queries above are the committed dashboards' queries: they must be current.
+    names = {p.name for p in Path(ROOT / "grafana/dashboards").glob("*.json")}
+    assert names == {"cache-overview.json", "cache-detail.json", "redis-server.json",
+                     "cachewatch.json"}  # fmt: skip
