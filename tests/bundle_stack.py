@@ -46,9 +46,12 @@ class Workload:
         self.mode = "good"
         self.rng = random.Random(7)
         self.search = instrument(
-            TTLCache(maxsize=200, ttl=3), TARGET_CACHE, memory_limit_bytes=8 * 1024 * 1024,
-            latency_sample_every=1, registry=registry,
-        )  # fmt: skip
+            TTLCache(maxsize=200, ttl=3),
+            TARGET_CACHE,
+            memory_limit_bytes=8 * 1024 * 1024,
+            latency_sample_every=1,
+            registry=registry,
+        )
         self.growing = instrument(
             {}, "growing_cache", memory_limit_bytes=64 * 1024 * 1024, registry=registry
         )
@@ -105,8 +108,9 @@ class Stack:
     workdir: Path
 
     def query(self, expr: str) -> list[dict[str, Any]]:
-        answer = requests.get(f"{self.prometheus}/api/v1/query", params={"query": expr},
-                              timeout=10).json()  # fmt: skip
+        answer = requests.get(
+            f"{self.prometheus}/api/v1/query", params={"query": expr}, timeout=10
+        ).json()
         assert answer["status"] == "success", answer
         result: list[dict[str, Any]] = answer["data"]["result"]
         return result
@@ -123,8 +127,9 @@ class Stack:
         return result
 
     def label_values(self, label: str, metric: str) -> list[str]:
-        answer = requests.get(f"{self.prometheus}/api/v1/label/{label}/values",
-                              params={"match[]": metric}, timeout=10).json()  # fmt: skip
+        answer = requests.get(
+            f"{self.prometheus}/api/v1/label/{label}/values", params={"match[]": metric}, timeout=10
+        ).json()
         values: list[str] = answer["data"]
         return values
 
@@ -140,9 +145,10 @@ class Stack:
     def prometheus_alerts(self, name: str, state: str = "firing") -> list[dict[str, Any]]:
         answer = requests.get(f"{self.prometheus}/api/v1/alerts", timeout=10).json()
         return [
-            a for a in answer["data"]["alerts"]
+            a
+            for a in answer["data"]["alerts"]
             if a["labels"].get("alertname") == name and a["state"] == state
-        ]  # fmt: skip
+        ]
 
 
 def _ready(url: str, timeout: float = 20) -> None:
@@ -172,15 +178,19 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
         exporter_dir = workdir / "redis_exporter"
         exporter_dir.mkdir()
         redis_exporter = ManagedProcess(
-            [require_binary("prometheus-redis-exporter"), "-redis.addr", redis.url,
-             "-web.listen-address", f"{LOOPBACK}:{redis_exporter_port}"],
-            redis_exporter_port, exporter_dir,
-        ).start()  # fmt: skip
+            [
+                require_binary("prometheus-redis-exporter"),
+                "-redis.addr",
+                redis.url,
+                "-web.listen-address",
+                f"{LOOPBACK}:{redis_exporter_port}",
+            ],
+            redis_exporter_port,
+            exporter_dir,
+        ).start()
         stack.callback(redis_exporter.stop)
 
-        config = load_config(
-            "demo", {"sample_interval": "1s", "trend_window": "30s"}, environ={}
-        )
+        config = load_config("demo", {"sample_interval": "1s", "trend_window": "30s"}, environ={})
         registry = CacheRegistry()
         exporter = assemble(config, Exporter([LocalSource(registry)], cache_registry=registry))
         stack.callback(exporter.close)
@@ -199,19 +209,27 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
         am_dir = workdir / "alertmanager"
         am_config = localize.dump(
             localize.alertmanager_config(
-                ROOT, smtp=f"{LOOPBACK}:{smtp_port}",
+                ROOT,
+                smtp=f"{LOOPBACK}:{smtp_port}",
                 webhook_url=f"http://{LOOPBACK}:{webhook_port}/alertmanager",
-                password_file=password, timings=AM_TIMINGS,
+                password_file=password,
+                timings=AM_TIMINGS,
             ),
             am_dir / "alertmanager.yml",
-        )  # fmt: skip
+        )
         alertmanager_url = f"http://{LOOPBACK}:{am_port}"
         alertmanager = ManagedProcess(
-            [require_binary("prometheus-alertmanager"), f"--config.file={am_config}",
-             f"--storage.path={am_dir / 'data'}", f"--web.listen-address={LOOPBACK}:{am_port}",
-             "--cluster.listen-address=", f"--web.external-url={alertmanager_url}"],
-            am_port, am_dir,
-        ).start()  # fmt: skip
+            [
+                require_binary("prometheus-alertmanager"),
+                f"--config.file={am_config}",
+                f"--storage.path={am_dir / 'data'}",
+                f"--web.listen-address={LOOPBACK}:{am_port}",
+                "--cluster.listen-address=",
+                f"--web.external-url={alertmanager_url}",
+            ],
+            am_port,
+            am_dir,
+        ).start()
         stack.callback(alertmanager.stop)
 
         prom_port = free_port()
@@ -223,22 +241,30 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
         prom_config = localize.dump(
             localize.prometheus_config(
                 ROOT,
-                targets={"cachewatch": [f"{LOOPBACK}:{http.port}"],
-                         "redis": [f"{LOOPBACK}:{redis_exporter_port}"]},
-                alertmanagers=[f"{LOOPBACK}:{am_port}"], rule_dir=rule_dir,
-                scrape_interval="1s", evaluation_interval="1s",
+                targets={
+                    "cachewatch": [f"{LOOPBACK}:{http.port}"],
+                    "redis": [f"{LOOPBACK}:{redis_exporter_port}"],
+                },
+                alertmanagers=[f"{LOOPBACK}:{am_port}"],
+                rule_dir=rule_dir,
+                scrape_interval="1s",
+                evaluation_interval="1s",
             ),
             prom_dir / "prometheus.yml",
-        )  # fmt: skip
+        )
         prometheus = ManagedProcess(
-            [require_binary("prometheus"), f"--config.file={prom_config}",
-             f"--storage.tsdb.path={prom_dir / 'data'}",
-             f"--web.listen-address={LOOPBACK}:{prom_port}", "--enable-feature=exemplar-storage"],
-            prom_port, prom_dir,
-        ).start(timeout=20)  # fmt: skip
+            [
+                require_binary("prometheus"),
+                f"--config.file={prom_config}",
+                f"--storage.tsdb.path={prom_dir / 'data'}",
+                f"--web.listen-address={LOOPBACK}:{prom_port}",
+                "--enable-feature=exemplar-storage",
+            ],
+            prom_port,
+            prom_dir,
+        ).start(timeout=20)
         stack.callback(prometheus.stop)
         prometheus_url = f"http://{LOOPBACK}:{prom_port}"
         _ready(f"{prometheus_url}/-/ready")
         _ready(f"{alertmanager_url}/-/ready")
-        yield Stack(prometheus_url, alertmanager_url, http.port, workload, webhooks, mails,
-                    workdir)  # fmt: skip
+        yield Stack(prometheus_url, alertmanager_url, http.port, workload, webhooks, mails, workdir)

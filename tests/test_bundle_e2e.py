@@ -44,14 +44,21 @@ def _is_target(payload: dict[str, Any], status: str) -> bool:
 def test_hit_ratio_alert_notifies_resolves_and_ack_silences(
     stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack.wait_until(lambda: stack.query(f'cache:requests:rate5m{{cache="{TARGET_CACHE}"}}'),
-                     30, "traffic reaching the recording rules")  # fmt: skip
+    stack.wait_until(
+        lambda: stack.query(f'cache:requests:rate5m{{cache="{TARGET_CACHE}"}}'),
+        30,
+        "traffic reaching the recording rules",
+    )
     assert not stack.prometheus_alerts(ALERT), "the alert fired while the cache was healthy"
 
     stack.workload.mode = "bad"
-    firing = stack.wait_until(lambda: [a for a in stack.prometheus_alerts(ALERT)
-                                       if a["labels"]["severity"] == "critical"],
-                              60, f"{ALERT} critical firing in Prometheus")  # fmt: skip
+    firing = stack.wait_until(
+        lambda: [
+            a for a in stack.prometheus_alerts(ALERT) if a["labels"]["severity"] == "critical"
+        ],
+        60,
+        f"{ALERT} critical firing in Prometheus",
+    )
     assert firing[0]["labels"]["cache"] == TARGET_CACHE
     assert firing[0]["annotations"]["runbook_url"].endswith("#cachehitratiolow")
     hook = stack.webhooks.wait_for(lambda p: _is_target(p, "firing"), 30, "firing webhook")
@@ -67,8 +74,23 @@ def test_hit_ratio_alert_notifies_resolves_and_ack_silences(
     stack.mails.wait_for(lambda m: m["Subject"] == RESOLVED_SUBJECT, 30, "resolved e-mail")
 
     url = ["--alertmanager.url", stack.alertmanager]
-    assert main(["alerts", "ack", ALERT, "--cache", TARGET_CACHE, "--duration", "2h",
-                 "--comment", "end-to-end test", *url]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "alerts",
+                "ack",
+                ALERT,
+                "--cache",
+                TARGET_CACHE,
+                "--duration",
+                "2h",
+                "--comment",
+                "end-to-end test",
+                *url,
+            ]
+        )
+        == 0
+    )
     silence_id = re.search(r"silence (\S+)", capsys.readouterr().out)
     assert silence_id, "ack printed no silence id"
     assert main(["alerts", "silences", *url]) == 0
@@ -77,15 +99,19 @@ def test_hit_ratio_alert_notifies_resolves_and_ack_silences(
     before = len(stack.webhooks.items())
     stack.workload.mode = "bad"
     try:
-        suppressed = stack.wait_until(lambda: _am_alerts(stack, "suppressed"), 60,
-                                      f"{ALERT} suppressed in Alertmanager")  # fmt: skip
+        suppressed = stack.wait_until(
+            lambda: _am_alerts(stack, "suppressed"), 60, f"{ALERT} suppressed in Alertmanager"
+        )
         assert silence_id.group(1) in suppressed[0]["status"]["silencedBy"]
         assert stack.prometheus_alerts(ALERT), "Prometheus no longer fires the alert"
         assert main(["alerts", "list", *url]) == 0
         assert f"{ALERT} severity=critical cache={TARGET_CACHE}" in capsys.readouterr().out
         time.sleep(5)  # well over group_wait + group_interval: a notification would be here
-        late = [p for p in stack.webhooks.items()[before:]
-                if p["commonLabels"].get("alertname") == ALERT and p["status"] == "firing"]  # fmt: skip
+        late = [
+            p
+            for p in stack.webhooks.items()[before:]
+            if p["commonLabels"].get("alertname") == ALERT and p["status"] == "firing"
+        ]
         assert not late, f"a silenced alert was notified: {late}"
     finally:
         stack.workload.mode = "good"
@@ -94,14 +120,20 @@ def test_hit_ratio_alert_notifies_resolves_and_ack_silences(
 def _am_alerts(stack: Stack, state: str) -> list[dict[str, Any]]:
     found = requests.get(f"{stack.alertmanager}/api/v2/alerts", timeout=5).json()
     return [
-        a for a in found
-        if a["labels"].get("alertname") == ALERT and a["labels"].get("cache") == TARGET_CACHE
-        and a["labels"].get("severity") == "critical" and a["status"]["state"] == state
-    ]  # fmt: skip
+        a
+        for a in found
+        if a["labels"].get("alertname") == ALERT
+        and a["labels"].get("cache") == TARGET_CACHE
+        and a["labels"].get("severity") == "critical"
+        and a["status"]["state"] == state
+    ]
 
 
 def _dashboards() -> list[tuple[str, dict[str, Any]]]:
-    return [(p.stem, json.loads(p.read_text())) for p in sorted((ROOT / "grafana/dashboards").glob("*.json"))]  # fmt: skip
+    return [
+        (p.stem, json.loads(p.read_text()))
+        for p in sorted((ROOT / "grafana/dashboards").glob("*.json"))
+    ]
 
 
 def test_every_dashboard_query_returns_data(stack: Stack) -> None:
@@ -112,8 +144,9 @@ def test_every_dashboard_query_returns_data(stack: Stack) -> None:
             stack.wait_until(lambda: stack.prometheus_alerts(ALERT), 60, f"{ALERT} firing")
         finally:
             stack.workload.mode = "good"
-    stack.wait_until(lambda: stack.query("cache:memory_limit_ratio"),
-                     30, "the memory recording rule")  # fmt: skip
+    stack.wait_until(
+        lambda: stack.query("cache:memory_limit_ratio"), 30, "the memory recording rule"
+    )
     empty: list[str] = []
     checked = 0
     for name, dashboard in _dashboards():
@@ -151,5 +184,9 @@ def _substitutions(expr: str, variables: dict[str, list[str]]) -> list[str]:
 def test_generated_dashboards_are_the_committed_ones() -> None:
     # The queries above are the committed dashboards' queries: they must be current.
     names = {p.name for p in Path(ROOT / "grafana/dashboards").glob("*.json")}
-    assert names == {"cache-overview.json", "cache-detail.json", "redis-server.json",
-                     "cachewatch.json"}  # fmt: skip
+    assert names == {
+        "cache-overview.json",
+        "cache-detail.json",
+        "redis-server.json",
+        "cachewatch.json",
+    }

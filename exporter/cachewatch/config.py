@@ -226,7 +226,11 @@ class Config:
     """Every setting of cachewatch, validated. Build it with ``load_config``."""
 
     config_file: str | None = setting(
-        "config.file", None, "YAML configuration file.", metavar="PATH"
+        "config.file",
+        None,
+        "YAML configuration file.",
+        metavar="PATH",
+        commands=("serve", "demo", "generate", "alerts"),
     )
     web_listen_address: ListenAddress = setting(
         "web.listen-address",

@@ -10,7 +10,7 @@ from .. import catalog as c
 from ..config import parse_duration
 
 RATE_WINDOW = "5m"
-"""Window of every rate in the recording rules (4+ scrapes at the usual 15 s–1 m)."""
+"""Window of every rate in the recording rules (4+ scrapes at the usual 15 s to 1 m)."""
 
 CLEANUP_WINDOW = "6h"
 """Window over which a cache's usual cleanup interval is estimated."""

@@ -52,7 +52,9 @@ def _linear(start: float, per_step: float, steps: int) -> str:
     return f"{q.fmt_number(start)}+{q.fmt_number(per_step)}x{steps}"
 
 
-def _expected(rule: AlertRule, config: Config, value: float, labels: dict[str, str]) -> dict[str, Any]:
+def _expected(
+    rule: AlertRule, config: Config, value: float, labels: dict[str, str]
+) -> dict[str, Any]:
     rendered = render_rule(rule, config)
     text = render_value_text(rule, value)
     annotations = {}
@@ -118,9 +120,7 @@ class _Builder:
         checks.append((fire_at, self.d.name, self.expect(value, labels, *which)))
         if self.d.escalates and WARNING in severities:
             when = true_from + self.escalate + 2 * STEP
-            checks.append(
-                (when, self.d.name, self.expect(value, labels, *which, (CRITICAL, True)))
-            )
+            checks.append((when, self.d.name, self.expect(value, labels, *which, (CRITICAL, True))))
         self.scenarios.append(Scenario(f"{self.d.name}: {name}", series, checks))
 
     def quiet(self, name: str, series: dict[str, str], at: float | None = None) -> None:
@@ -149,12 +149,24 @@ def _hit_ratio(b: _Builder, cfg: Config) -> None:
     ramp = max(1, math.ceil(300 * cfg.hit_ratio_min_request_rate / total - 0.5)) * STEP
     if crit < warn:
         hits = math.floor((warn + crit) / 2 * total)
-        b.add("warning between the thresholds", series(hits, total - hits), hits / total,
-              {"cache": CACHE}, (WARNING,), ramp)  # fmt: skip
+        b.add(
+            "warning between the thresholds",
+            series(hits, total - hits),
+            hits / total,
+            {"cache": CACHE},
+            (WARNING,),
+            ramp,
+        )
     if crit > 0:
         hits = math.floor(crit / 2 * total)
-        b.add("critical below the critical threshold", series(hits, total - hits),
-              hits / total, {"cache": CACHE}, (WARNING, CRITICAL), ramp)  # fmt: skip
+        b.add(
+            "critical below the critical threshold",
+            series(hits, total - hits),
+            hits / total,
+            {"cache": CACHE},
+            (WARNING, CRITICAL),
+            ramp,
+        )
     hits = math.ceil((1 + warn) / 2 * total)
     b.quiet("healthy hit ratio", series(hits, total - hits))
     idle = math.floor(cfg.hit_ratio_min_request_rate * 60 / 2)
@@ -169,11 +181,21 @@ def _memory(b: _Builder, cfg: Config) -> None:
     w, k = cfg.memory_warning_mb * mb, cfg.memory_critical_mb * mb
     if k > w:
         value = math.floor((w + k) / 2)
-        b.add("warning between the thresholds", {metric: f"{value}x{n}"}, value,
-              {"cache": CACHE}, (WARNING,))  # fmt: skip
+        b.add(
+            "warning between the thresholds",
+            {metric: f"{value}x{n}"},
+            value,
+            {"cache": CACHE},
+            (WARNING,),
+        )
     value = math.floor(k * 1.5) + 1
-    b.add("critical above the critical threshold", {metric: f"{value}x{n}"}, value,
-          {"cache": CACHE}, (WARNING, CRITICAL))  # fmt: skip
+    b.add(
+        "critical above the critical threshold",
+        {metric: f"{value}x{n}"},
+        value,
+        {"cache": CACHE},
+        (WARNING, CRITICAL),
+    )
     b.quiet("below the warning threshold", {metric: f"{math.floor(w / 2)}x{n}"})
 
 
@@ -182,8 +204,13 @@ def _near_limit(b: _Builder, cfg: Config) -> None:
     limit = 1000 * 1024 * 1024
     mem, lim = c.MEMORY.name + _labels(cache=CACHE), c.MEMORY_LIMIT.name + _labels(cache=CACHE)
     ratio = (1 + cfg.memory_near_limit_ratio) / 2
-    b.add("above the share of its limit", {mem: f"{round(limit * ratio)}x{n}",
-          lim: f"{limit}x{n}"}, round(limit * ratio) / limit, {"cache": CACHE}, (WARNING,))  # fmt: skip
+    b.add(
+        "above the share of its limit",
+        {mem: f"{round(limit * ratio)}x{n}", lim: f"{limit}x{n}"},
+        round(limit * ratio) / limit,
+        {"cache": CACHE},
+        (WARNING,),
+    )
     b.quiet("well below its limit", {mem: f"{round(limit * ratio / 2)}x{n}", lim: f"{limit}x{n}"})
     b.quiet("no limit configured", {mem: f"{limit}x{n}"})
 
@@ -209,10 +236,11 @@ def _full_soon(b: _Builder, cfg: Config) -> None:
             seconds = (limit - (start + per_second * t)) / per_second
             alert.update(_expected_for(b, alert, seconds))
     slow = start + per_second * within * 3 + per_second * end
-    b.quiet("growing, but full later than the threshold",
-            {mem: _linear(start, per_second * STEP, n), lim: f"{q.fmt_number(slow)}x{n}"})  # fmt: skip
-    b.quiet("flat memory near the limit",
-            {mem: f"{start}x{n}", lim: f"{start + 1}x{n}"})  # fmt: skip
+    b.quiet(
+        "growing, but full later than the threshold",
+        {mem: _linear(start, per_second * STEP, n), lim: f"{q.fmt_number(slow)}x{n}"},
+    )
+    b.quiet("flat memory near the limit", {mem: f"{start}x{n}", lim: f"{start + 1}x{n}"})
 
 
 def _expected_for(b: _Builder, alert: dict[str, Any], value: float) -> dict[str, Any]:
@@ -240,11 +268,15 @@ def _errors(b: _Builder, cfg: Config) -> None:
     w, k = cfg.error_ratio_warning, cfg.error_ratio_critical
     if k > w:
         e = math.floor((w + k) / 2 * total)
-        b.add("warning between the thresholds", series(e), e / total, {"cache": CACHE},
-              (WARNING,))  # fmt: skip
+        b.add("warning between the thresholds", series(e), e / total, {"cache": CACHE}, (WARNING,))
     e = min(total, math.floor((1 + k) / 2 * total))
-    b.add("critical above the critical threshold", series(e), e / total, {"cache": CACHE},
-          (WARNING, CRITICAL))  # fmt: skip
+    b.add(
+        "critical above the critical threshold",
+        series(e),
+        e / total,
+        {"cache": CACHE},
+        (WARNING, CRITICAL),
+    )
     b.quiet("few errors", series(math.floor(w / 2 * total)))
     b.quiet("no error series at all", series(0))
 
@@ -277,8 +309,8 @@ def _latency(b: _Builder, cfg: Config) -> None:
         out = {}
         for le in (lower, upper):
             count = 0 if le == lower else 100
-            out[bucket + _labels(cache=CACHE, operation="get", le=floatToGoString(le))] = (
-                _linear(10**6 if count else 0, count, n)
+            out[bucket + _labels(cache=CACHE, operation="get", le=floatToGoString(le))] = _linear(
+                10**6 if count else 0, count, n
             )
         out[bucket + _labels(cache=CACHE, operation="get", le="+Inf")] = _linear(10**6, 100, n)
         return out
@@ -327,8 +359,13 @@ def _cleanup(b: _Builder, cfg: Config) -> None:
 def _source(b: _Builder, cfg: Config) -> None:
     n = b.steps(_horizon(cfg))
     up = c.SOURCE_UP.name
-    b.add("source down", {up + _labels(source="redis"): f"0x{n}"}, 0.0,
-          {"source": "redis"}, (CRITICAL,))  # fmt: skip
+    b.add(
+        "source down",
+        {up + _labels(source="redis"): f"0x{n}"},
+        0.0,
+        {"source": "redis"},
+        (CRITICAL,),
+    )
     b.quiet("source up", {up + _labels(source="redis"): f"1x{n}"})
 
 
@@ -363,8 +400,9 @@ def redis_alert_tests(config: Config) -> dict[str, Any]:
     n = 20
     inst = {"instance": "redis:6379", "job": "cachewatch"}
 
-    def one(alert: str, series: dict[str, str], labels: dict[str, str] | None,
-            value: float = 0.0) -> dict[str, Any]:  # fmt: skip
+    def one(
+        alert: str, series: dict[str, str], labels: dict[str, str] | None, value: float = 0.0
+    ) -> dict[str, Any]:
         expected = [] if labels is None else [_expected(by_name[alert], config, value, labels)]
         return Scenario(
             f"{alert}: {'fires' if labels is not None else 'quiet'}",
@@ -374,23 +412,50 @@ def redis_alert_tests(config: Config) -> dict[str, Any]:
 
     up = _labels(job="cachewatch", instance="exporter:10287")
     tests = [
-        one("CachewatchExporterDown", {"up" + up: f"0x{n}"},
-            {"job": "cachewatch", "instance": "exporter:10287"}),
-        one("CachewatchExporterDown", {"up" + up: f"1x{n}",
-            "up" + _labels(job="prometheus", instance="localhost:9090"): f"0x{n}"}, None),
+        one(
+            "CachewatchExporterDown",
+            {"up" + up: f"0x{n}"},
+            {"job": "cachewatch", "instance": "exporter:10287"},
+        ),
+        one(
+            "CachewatchExporterDown",
+            {
+                "up" + up: f"1x{n}",
+                "up" + _labels(job="prometheus", instance="localhost:9090"): f"0x{n}",
+            },
+            None,
+        ),
         one("RedisDown", {"redis_up" + _labels(**inst): f"0x{n}"}, inst),
         one("RedisDown", {"redis_up" + _labels(**inst): f"1x{n}"}, None),
-        one("RedisMemoryNearMax", {
-            "redis_memory_used_bytes" + _labels(**inst): f"950x{n}",
-            "redis_memory_max_bytes" + _labels(**inst): f"1000x{n}"}, inst, 0.95),
-        one("RedisMemoryNearMax", {
-            "redis_memory_used_bytes" + _labels(**inst): f"950x{n}",
-            "redis_memory_max_bytes" + _labels(**inst): f"0x{n}"}, None),
-        one("RedisRejectedConnections",
-            {"redis_rejected_connections_total" + _labels(**inst): f"0+1x{n}"}, inst, 5.0),
-        one("RedisRejectedConnections",
-            {"redis_rejected_connections_total" + _labels(**inst): f"3x{n}"}, None),
-    ]  # fmt: skip
+        one(
+            "RedisMemoryNearMax",
+            {
+                "redis_memory_used_bytes" + _labels(**inst): f"950x{n}",
+                "redis_memory_max_bytes" + _labels(**inst): f"1000x{n}",
+            },
+            inst,
+            0.95,
+        ),
+        one(
+            "RedisMemoryNearMax",
+            {
+                "redis_memory_used_bytes" + _labels(**inst): f"950x{n}",
+                "redis_memory_max_bytes" + _labels(**inst): f"0x{n}",
+            },
+            None,
+        ),
+        one(
+            "RedisRejectedConnections",
+            {"redis_rejected_connections_total" + _labels(**inst): f"0+1x{n}"},
+            inst,
+            5.0,
+        ),
+        one(
+            "RedisRejectedConnections",
+            {"redis_rejected_connections_total" + _labels(**inst): f"3x{n}"},
+            None,
+        ),
+    ]
     return {
         "rule_files": ["../rules/cachewatch-alerts.yml", "../rules/redis-alerts.yml"],
         "evaluation_interval": q.fmt_duration(STEP),

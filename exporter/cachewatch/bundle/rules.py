@@ -164,7 +164,7 @@ def cache_alert_rules(config: Config) -> list[AlertRule]:
                 value = VALUE_TEMPLATES[d.unit]
                 relation = "above" if d.above else "below"
                 description = f"{d.description} Now {value}, {relation} {shown}."
-            common = dict(
+            common: dict[str, Any] = dict(
                 alert=d.name,
                 expr=signal_expr(d, threshold.value, config),
                 summary=f"{d.summary} on {_subject(d)}",
@@ -174,12 +174,15 @@ def cache_alert_rules(config: Config) -> list[AlertRule]:
                 anchor=d.anchor,
                 dashboard=dashboard,
             )
-            rules.append(AlertRule(for_seconds=threshold.for_seconds, severity=threshold.severity,
-                                   **common))  # fmt: skip
+            rules.append(
+                AlertRule(for_seconds=threshold.for_seconds, severity=threshold.severity, **common)
+            )
             if d.escalates and threshold.severity == WARNING:
                 after = q.fmt_duration(config.alert_escalate_after_seconds)
-                escalated = {**common, "summary": f"{common['summary']} (escalated: still "
-                             f"firing after {after})"}  # fmt: skip
+                escalated = {
+                    **common,
+                    "summary": f"{common['summary']} (escalated: still firing after {after})",
+                }
                 rules.append(
                     AlertRule(
                         for_seconds=threshold.for_seconds + config.alert_escalate_after_seconds,
@@ -195,35 +198,57 @@ def redis_and_exporter_rules() -> list[AlertRule]:
     """Alerts on the exporter itself and on the Redis server (redis_exporter's names)."""
     return [
         AlertRule(
-            "CachewatchExporterDown", f'up{{job=~"{EXPORTER_JOBS}"}} == 0', 60, "critical",
+            "CachewatchExporterDown",
+            f'up{{job=~"{EXPORTER_JOBS}"}} == 0',
+            60,
+            "critical",
             "cachewatch exporter {{ $labels.instance }} is down",
             "Prometheus cannot scrape {{ $labels.job }} at {{ $labels.instance }}: no cache "
             "metrics and no cache alerts from it until it is back.",
-            "down", "up", "cachewatchexporterdown", "self",
+            "down",
+            "up",
+            "cachewatchexporterdown",
+            "self",
         ),
         AlertRule(
-            "RedisDown", "redis_up == 0", 60, "critical",
+            "RedisDown",
+            "redis_up == 0",
+            60,
+            "critical",
             "Redis {{ $labels.instance }} is down",
             "The exporter cannot reach the Redis server (redis_up is 0).",
-            "down", "up", "redisdown", "redis",
+            "down",
+            "up",
+            "redisdown",
+            "redis",
         ),
         AlertRule(
             "RedisMemoryNearMax",
-            "redis_memory_used_bytes / (redis_memory_max_bytes > 0) > 0.9", 300, "warning",
+            "redis_memory_used_bytes / (redis_memory_max_bytes > 0) > 0.9",
+            300,
+            "warning",
             "Redis {{ $labels.instance }} memory is near maxmemory",
             "Redis uses {{ $value | humanizePercentage }} of maxmemory: it will evict keys or "
             "refuse writes, depending on maxmemory-policy.",
-            "{{ $value | humanizePercentage }}", "90%", "redismemorynearmax", "redis",
+            "{{ $value | humanizePercentage }}",
+            "90%",
+            "redismemorynearmax",
+            "redis",
         ),
         AlertRule(
             "RedisRejectedConnections",
-            "increase(redis_rejected_connections_total[5m]) > 0", 0, "warning",
+            "increase(redis_rejected_connections_total[5m]) > 0",
+            0,
+            "warning",
             "Redis {{ $labels.instance }} rejects connections",
             'Redis rejected {{ printf "%.0f" $value }} connections in 5 minutes (maxclients '
             "reached).",
-            '{{ printf "%.0f" $value }}', "0", "redisrejectedconnections", "redis",
+            '{{ printf "%.0f" $value }}',
+            "0",
+            "redisrejectedconnections",
+            "redis",
         ),
-    ]  # fmt: skip
+    ]
 
 
 def render_rule(rule: AlertRule, config: Config) -> dict[str, Any]:
@@ -261,9 +286,7 @@ def recording_file() -> dict[str, Any]:
 def cache_alerts_file(config: Config) -> dict[str, Any]:
     rules = cache_alert_rules(config) + redis_and_exporter_rules()[:1]
     return {
-        "groups": [
-            {"name": "cachewatch.alerts", "rules": [render_rule(r, config) for r in rules]}
-        ]
+        "groups": [{"name": "cachewatch.alerts", "rules": [render_rule(r, config) for r in rules]}]
     }
 
 
