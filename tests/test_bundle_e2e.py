@@ -65,6 +65,10 @@ def test_hit_ratio_alert_notifies_resolves_and_ack_silences(
     alert = hook["alerts"][0]
     assert alert["annotations"]["threshold"] == "50%"
     assert alert["annotations"]["dashboard_url"].endswith(f"var-cache={TARGET_CACHE}")
+    inhibited = stack.wait_until(
+        lambda: _am_alerts(stack, "suppressed", "warning"), 30, "the warning inhibited"
+    )
+    assert inhibited[0]["status"]["inhibitedBy"], inhibited
     mail = stack.mails.wait_for(lambda m: m["Subject"] == FIRING_SUBJECT, 30, "firing e-mail")
     body = mail_text(mail)
     assert f"Cache:     {TARGET_CACHE}" in body and "Runbook:" in body, body
@@ -117,14 +121,14 @@ def test_hit_ratio_alert_notifies_resolves_and_ack_silences(
         stack.workload.mode = "good"
 
 
-def _am_alerts(stack: Stack, state: str) -> list[dict[str, Any]]:
+def _am_alerts(stack: Stack, state: str, severity: str = "critical") -> list[dict[str, Any]]:
     found = requests.get(f"{stack.alertmanager}/api/v2/alerts", timeout=5).json()
     return [
         a
         for a in found
         if a["labels"].get("alertname") == ALERT
         and a["labels"].get("cache") == TARGET_CACHE
-        and a["labels"].get("severity") == "critical"
+        and a["labels"].get("severity") == severity
         and a["status"]["state"] == state
     ]
 
