@@ -150,6 +150,37 @@ MEMORY_FULL = _g(
     "seconds",
 )
 
+CLEANUPS_PER_HOUR = _g(
+    "cachewatch_cache_cleanups_per_hour",
+    "Cleanup runs per hour over the trend window.",
+    ("cache",),
+)
+HOST_MEMORY_TOTAL = _g(
+    "cachewatch_host_memory_total_bytes", "Physical memory of the host.", (), "bytes"
+)
+HOST_MEMORY_AVAILABLE = _g(
+    "cachewatch_host_memory_available_bytes",
+    "Memory of the host available to new allocations without swapping.",
+    (),
+    "bytes",
+)
+PROCESS_MEMORY = _g(
+    "cachewatch_process_memory_rss_bytes", "Resident memory of the exporting process.", (),
+    "bytes",
+)  # fmt: skip
+CACHES_MEMORY_SHARE = _g(
+    "cachewatch_caches_memory_share_ratio",
+    'Share of memory held by the watched caches: scope="process" is the in-process caches '
+    'against this process\'s resident memory, scope="host" every cache against host memory.',
+    ("scope",),
+)
+LAST_SAMPLE = _g(
+    "cachewatch_analysis_last_sample_timestamp_seconds",
+    "Unix time of the analysis's last sample of the caches.",
+    (),
+    "seconds",
+)
+
 # --- analysis: alerts and health -------------------------------------------------------------
 ALERT_ACTIVE = _g(
     "cachewatch_alert_active",
@@ -179,9 +210,295 @@ CACHES_DROPPED = _c(
 )
 BUILD_INFO = _g("cachewatch_build_info", "Always 1; the version that runs.", ("version",))
 
+# --- Redis server: oliver006/redis_exporter's names and meanings ------------------------------
+# So that community dashboards and alert rules work unchanged. Where redis_exporter publishes a
+# counter without the ``_total`` suffix, the series is a gauge here (same sample name). The
+# Redis 7 eviction and expiry health fields are published in base units (seconds, ratios).
+# Five names differ so that ``promtool check metrics`` passes: redis_exporter's ``*_sec``
+# durations are ``*_seconds`` here, and its gauge ``redis_migrate_cached_sockets_total`` is
+# ``redis_migrate_cached_sockets`` (see REDIS_EXPORTER_RENAMED).
+
+
+@dataclass(frozen=True)
+class InfoField:
+    """One numeric INFO field and the metric it feeds; ``scale`` converts to base units."""
+
+    field: str
+    spec: MetricSpec
+    scale: float = 1.0
+
+
+def _rg(field: str, name: str, help: str, scale: float = 1.0) -> InfoField:
+    return InfoField(field, _g(name, help), scale)
+
+
+def _rc(field: str, name: str, help: str, scale: float = 1.0) -> InfoField:
+    return InfoField(field, _c(name, help), scale)
+
+
+REDIS_UP = _g("redis_up", "1 when the last poll of Redis worked.")
+REDIS_INSTANCE_INFO = _g(
+    "redis_instance_info",
+    "Information about the Redis instance; always 1.",
+    ("role", "redis_version", "redis_build_id", "redis_mode", "os", "maxmemory_policy",
+     "tcp_port", "run_id", "process_id"),
+)  # fmt: skip
+REDIS_START_TIME = _g(
+    "redis_start_time_seconds", "Start time of the Redis instance since unix epoch in seconds."
+)
+REDIS_DB_KEYS = _g("redis_db_keys", "Total number of keys by DB.", ("db",))
+REDIS_DB_KEYS_EXPIRING = _g(
+    "redis_db_keys_expiring", "Total number of expiring keys by DB.", ("db",)
+)
+REDIS_DB_AVG_TTL = _g("redis_db_avg_ttl_seconds", "Avg TTL in seconds.", ("db",))
+REDIS_COMMANDS = _c("redis_commands_total", "Total number of calls per command.", ("cmd",))
+REDIS_COMMANDS_DURATION = _c(
+    "redis_commands_duration_seconds_total",
+    "Total amount of time in seconds spent per command.",
+    ("cmd",),
+)
+REDIS_COMMANDS_REJECTED = _c(
+    "redis_commands_rejected_calls_total",
+    "Total number of errors prior command execution per command.",
+    ("cmd",),
+)  # fmt: skip
+REDIS_COMMANDS_FAILED = _c(
+    "redis_commands_failed_calls_total",
+    "Total number of errors within command execution per command.",
+    ("cmd",),
+)  # fmt: skip
+REDIS_ERRORS = _c("redis_errors_total", "Total number of errors per error type.", ("err",))
+REDIS_CONFIG_MAXMEMORY = _g("redis_config_maxmemory", "maxmemory as read by CONFIG GET.")
+
+REDIS_INFO_FIELDS: tuple[InfoField, ...] = (
+    # server and clients
+    _rg("uptime_in_seconds", "redis_uptime_in_seconds", "Seconds since the server started."),
+    _rg("process_id", "redis_process_id", "Process id of the server."),
+    _rg("io_threads_active", "redis_io_threads_active", "1 while I/O threads are active."),
+    _rg("connected_clients", "redis_connected_clients", "Client connections (not replicas)."),
+    _rg("cluster_connections", "redis_cluster_connections", "Sockets used by the cluster bus."),
+    _rg("blocked_clients", "redis_blocked_clients", "Clients pending on a blocking call."),
+    _rg("maxclients", "redis_max_clients", "The maxclients setting."),
+    _rg("tracking_clients", "redis_tracking_clients", "Clients being tracked."),
+    _rg("clients_in_timeout_table", "redis_clients_in_timeout_table",
+        "Clients in the clients timeout table."),
+    _rg("client_recent_max_input_buffer", "redis_client_recent_max_input_buffer_bytes",
+        "Biggest input buffer among current client connections."),
+    _rg("client_recent_max_output_buffer", "redis_client_recent_max_output_buffer_bytes",
+        "Biggest output buffer among current client connections."),
+    # memory
+    _rg("used_memory", "redis_memory_used_bytes", "Bytes allocated by Redis."),
+    _rg("used_memory_rss", "redis_memory_used_rss_bytes", "Bytes of resident memory of Redis."),
+    _rg("used_memory_peak", "redis_memory_used_peak_bytes", "Peak memory consumed by Redis."),
+    _rg("used_memory_lua", "redis_memory_used_lua_bytes", "Bytes used by the Lua engine."),
+    _rg("used_memory_overhead", "redis_memory_used_overhead_bytes",
+        "Bytes used for internal data structures."),
+    _rg("used_memory_startup", "redis_memory_used_startup_bytes", "Bytes used at startup."),
+    _rg("used_memory_dataset", "redis_memory_used_dataset_bytes", "Bytes used by the dataset."),
+    _rg("used_memory_scripts", "redis_memory_used_scripts_bytes", "Bytes used by cached scripts."),
+    _rg("maxmemory", "redis_memory_max_bytes", "The maxmemory setting (0 means no limit)."),
+    _rg("number_of_cached_scripts", "redis_number_of_cached_scripts", "Cached Lua scripts."),
+    _rg("allocator_active", "redis_allocator_active_bytes", "Bytes in active pages."),
+    _rg("allocator_allocated", "redis_allocator_allocated_bytes", "Bytes allocated."),
+    _rg("allocator_resident", "redis_allocator_resident_bytes", "Bytes resident."),
+    _rg("allocator_frag_ratio", "redis_allocator_frag_ratio", "Allocator fragmentation ratio."),
+    _rg("allocator_frag_bytes", "redis_allocator_frag_bytes", "Allocator fragmentation bytes."),
+    _rg("allocator_rss_ratio", "redis_allocator_rss_ratio", "Allocator resident to active ratio."),
+    _rg("allocator_rss_bytes", "redis_allocator_rss_bytes", "Resident minus active."),
+    _rg("mem_fragmentation_ratio", "redis_mem_fragmentation_ratio",
+        "Ratio of RSS to memory used by Redis."),
+    _rg("mem_fragmentation_bytes", "redis_mem_fragmentation_bytes",
+        "RSS minus memory used by Redis."),
+    _rg("mem_clients_slaves", "redis_mem_clients_slaves", "Bytes used by replica clients."),
+    _rg("mem_clients_normal", "redis_mem_clients_normal", "Bytes used by normal clients."),
+    _rg("mem_not_counted_for_evict", "redis_mem_not_counted_for_eviction_bytes",
+        "Bytes not counted against maxmemory (replication and AOF buffers)."),
+    _rg("lazyfree_pending_objects", "redis_lazyfree_pending_objects", "Objects to free."),
+    _rg("active_defrag_running", "redis_active_defrag_running", "1 while active defrag runs."),
+    _rg("migrate_cached_sockets", "redis_migrate_cached_sockets", "MIGRATE sockets."),
+    _rg("active_defrag_hits", "redis_defrag_hits", "Value reallocations done by active defrag."),
+    _rg("active_defrag_misses", "redis_defrag_misses", "Aborted value reallocations by defrag."),
+    _rg("active_defrag_key_hits", "redis_defrag_key_hits", "Keys actively defragmented."),
+    _rg("active_defrag_key_misses", "redis_defrag_key_misses", "Keys skipped by active defrag."),
+    # persistence
+    _rg("loading", "redis_loading_dump_file", "1 while a dump file is loading."),
+    _rg("rdb_changes_since_last_save", "redis_rdb_changes_since_last_save",
+        "Changes since the last dump."),
+    _rg("rdb_bgsave_in_progress", "redis_rdb_bgsave_in_progress", "1 while an RDB save runs."),
+    _rg("rdb_last_save_time", "redis_rdb_last_save_timestamp_seconds",
+        "Unix time of the last successful RDB save."),
+    _rg("rdb_last_bgsave_status", "redis_rdb_last_bgsave_status",
+        "1 when the last RDB save succeeded."),
+    _rg("rdb_last_bgsave_time_sec", "redis_rdb_last_bgsave_duration_seconds",
+        "Duration of the last RDB save."),
+    _rg("rdb_current_bgsave_time_sec", "redis_rdb_current_bgsave_duration_seconds",
+        "Duration of the running RDB save."),
+    _rg("rdb_last_cow_size", "redis_rdb_last_cow_size_bytes",
+        "Copy-on-write bytes of the last RDB save."),
+    _rg("aof_enabled", "redis_aof_enabled", "1 when AOF is on."),
+    _rg("aof_rewrite_in_progress", "redis_aof_rewrite_in_progress", "1 while an AOF rewrite runs."),
+    _rg("aof_rewrite_scheduled", "redis_aof_rewrite_scheduled", "1 when an AOF rewrite is due."),
+    _rg("aof_last_rewrite_time_sec", "redis_aof_last_rewrite_duration_seconds",
+        "Duration of the last AOF rewrite."),
+    _rg("aof_current_rewrite_time_sec", "redis_aof_current_rewrite_duration_seconds",
+        "Duration of the running AOF rewrite."),
+    _rg("aof_last_cow_size", "redis_aof_last_cow_size_bytes",
+        "Copy-on-write bytes of the last AOF rewrite."),
+    _rg("aof_last_bgrewrite_status", "redis_aof_last_bgrewrite_status",
+        "1 when the last AOF rewrite succeeded."),
+    _rg("aof_last_write_status", "redis_aof_last_write_status",
+        "1 when the last AOF write succeeded."),
+    _rg("module_fork_in_progress", "redis_module_fork_in_progress", "1 while a module fork runs."),
+    _rg("module_fork_last_cow_size", "redis_module_fork_last_cow_size",
+        "Copy-on-write bytes of the last module fork."),
+    # stats
+    _rc("total_connections_received", "redis_connections_received_total",
+        "Connections accepted by the server."),
+    _rc("total_commands_processed", "redis_commands_processed_total",
+        "Commands processed by the server."),
+    _rc("rejected_connections", "redis_rejected_connections_total",
+        "Connections rejected because of maxclients."),
+    _rc("total_net_input_bytes", "redis_net_input_bytes_total", "Bytes read from the network."),
+    _rc("total_net_output_bytes", "redis_net_output_bytes_total", "Bytes written to the network."),
+    _rc("total_net_repl_input_bytes", "redis_net_repl_input_bytes_total",
+        "Bytes read from the network for replication."),
+    _rc("total_net_repl_output_bytes", "redis_net_repl_output_bytes_total",
+        "Bytes written to the network for replication."),
+    _rc("expired_keys", "redis_expired_keys_total", "Keys removed by TTL."),
+    _rc("evicted_keys", "redis_evicted_keys_total", "Keys evicted because of maxmemory."),
+    _rc("evicted_clients", "redis_evicted_clients_total",
+        "Clients evicted because of maxmemory-clients."),
+    _rc("keyspace_hits", "redis_keyspace_hits_total", "Successful key lookups."),
+    _rc("keyspace_misses", "redis_keyspace_misses_total", "Failed key lookups."),
+    _rg("expired_stale_perc", "redis_expired_stale_percentage",
+        "Percentage of keys probably expired but not yet removed."),
+    _rg("expired_stale_perc", "redis_expired_stale_ratio",
+        "Share of keys probably expired but not yet removed (0-1).", 0.01),
+    _rc("expired_time_cap_reached_count", "redis_expired_time_cap_reached_total",
+        "Active expiry cycles that stopped early on their time cap."),
+    _rc("expire_cycle_cpu_milliseconds", "redis_expire_cycle_cpu_time_seconds_total",
+        "CPU time spent in active expiry cycles.", 0.001),
+    _rc("total_eviction_exceeded_time", "redis_eviction_exceeded_time_seconds_total",
+        "Time used memory was above maxmemory.", 0.001),
+    _rg("current_eviction_exceeded_time", "redis_current_eviction_exceeded_time_seconds",
+        "Time used memory has been above maxmemory now.", 0.001),
+    _rg("pubsub_channels", "redis_pubsub_channels", "Pub/sub channels with subscribers."),
+    _rg("pubsub_patterns", "redis_pubsub_patterns", "Pub/sub patterns with subscribers."),
+    _rg("latest_fork_usec", "redis_latest_fork_seconds", "Duration of the latest fork.", 1e-6),
+    _rg("tracking_total_keys", "redis_tracking_total_keys", "Keys tracked for clients."),
+    _rg("tracking_total_items", "redis_tracking_total_items", "Client-key pairs tracked."),
+    _rg("tracking_total_prefixes", "redis_tracking_total_prefixes", "Prefixes tracked."),
+    _rg("unexpected_error_replies", "redis_unexpected_error_replies",
+        "Unexpected error replies (AOF load or replication)."),
+    _rg("total_error_replies", "redis_total_error_replies", "Error replies sent."),
+    _rg("dump_payload_sanitizations", "redis_dump_payload_sanitizations",
+        "Deep integrity validations of RESTORE payloads."),
+    _rg("total_reads_processed", "redis_total_reads_processed", "Read events processed."),
+    _rg("total_writes_processed", "redis_total_writes_processed", "Write events processed."),
+    _rg("io_threaded_reads_processed", "redis_io_threaded_reads_processed",
+        "Read events processed by I/O threads."),
+    _rg("io_threaded_writes_processed", "redis_io_threaded_writes_processed",
+        "Write events processed by I/O threads."),
+    # replication
+    _rg("connected_slaves", "redis_connected_slaves", "Connected replicas."),
+    _rg("repl_backlog_size", "redis_replication_backlog_bytes", "Replication backlog size."),
+    _rg("repl_backlog_active", "redis_repl_backlog_is_active", "1 when the backlog is active."),
+    _rg("repl_backlog_first_byte_offset", "redis_repl_backlog_first_byte_offset",
+        "Master offset of the backlog's first byte."),
+    _rg("repl_backlog_histlen", "redis_repl_backlog_history_bytes", "Bytes in the backlog."),
+    _rg("master_repl_offset", "redis_master_repl_offset", "Replication offset of the server."),
+    _rg("second_repl_offset", "redis_second_repl_offset", "Offset up to which replid2 is valid."),
+    _rg("slave_expires_tracked_keys", "redis_slave_expires_tracked_keys",
+        "Keys tracked for expiry on a writable replica."),
+    _rg("sync_full", "redis_replica_resyncs_full", "Full resyncs with replicas."),
+    _rg("sync_partial_ok", "redis_replica_partial_resync_accepted", "Accepted partial resyncs."),
+    _rg("sync_partial_err", "redis_replica_partial_resync_denied", "Denied partial resyncs."),
+    _rg("master_link_status", "redis_master_link_up", "1 when the link to the master is up."),
+    _rg("master_last_io_seconds_ago", "redis_master_last_io_seconds_ago",
+        "Seconds since the last interaction with the master."),
+    _rg("master_sync_in_progress", "redis_master_sync_in_progress",
+        "1 while the replica syncs from its master."),
+    _rg("slave_repl_offset", "redis_slave_repl_offset", "Replication offset of the replica."),
+    _rg("slave_priority", "redis_slave_priority", "Priority of the replica for failover."),
+    _rg("slave_read_only", "redis_slave_read_only", "1 when the replica is read-only."),
+    # cpu
+    _rc("used_cpu_sys", "redis_cpu_sys_seconds_total", "System CPU consumed by Redis."),
+    _rc("used_cpu_user", "redis_cpu_user_seconds_total", "User CPU consumed by Redis."),
+    _rc("used_cpu_sys_children", "redis_cpu_sys_children_seconds_total",
+        "System CPU consumed by background processes."),
+    _rc("used_cpu_user_children", "redis_cpu_user_children_seconds_total",
+        "User CPU consumed by background processes."),
+    _rc("used_cpu_sys_main_thread", "redis_cpu_sys_main_thread_seconds_total",
+        "System CPU consumed by the main thread."),
+    _rc("used_cpu_user_main_thread", "redis_cpu_user_main_thread_seconds_total",
+        "User CPU consumed by the main thread."),
+    # cluster
+    _rg("cluster_enabled", "redis_cluster_enabled", "1 when cluster mode is on."),
+)  # fmt: skip
+
+REDIS_EXPORTER_RENAMED: dict[str, str] = {
+    "redis_rdb_last_bgsave_duration_sec": "redis_rdb_last_bgsave_duration_seconds",
+    "redis_rdb_current_bgsave_duration_sec": "redis_rdb_current_bgsave_duration_seconds",
+    "redis_aof_last_rewrite_duration_sec": "redis_aof_last_rewrite_duration_seconds",
+    "redis_aof_current_rewrite_duration_sec": "redis_aof_current_rewrite_duration_seconds",
+    "redis_migrate_cached_sockets_total": "redis_migrate_cached_sockets",
+}
+"""redis_exporter's name -> cachewatch's, where its name fails Prometheus's naming lint."""
+
+# --- Redis source: cachewatch's own ------------------------------------------------------------
+REDIS_INFO_UNPARSED = _g(
+    "cachewatch_redis_info_unparsed_fields",
+    "Fields of the last INFO reply that could not be parsed and were skipped.",
+)
+REDIS_CONFIG_READABLE = _g(
+    "cachewatch_redis_config_readable",
+    "1 when CONFIG GET is allowed; 0 when the server forbids it (managed Redis).",
+)
+CENSUS_COVERAGE = _g(
+    "cachewatch_census_coverage_ratio",
+    "Share of the key space counted directly in the cache's size estimate (1 means an exact "
+    "count over one full SCAN cycle; below 1 the count is scaled up from the part seen).",
+    ("cache",),
+)
+CENSUS_AGE = _g(
+    "cachewatch_census_age_seconds",
+    "Age of the oldest key-space observation in the cache's size and memory estimates.",
+    ("cache",),
+    "seconds",
+)
+CENSUS_SAMPLED_KEYS = _g(
+    "cachewatch_census_memory_sampled_keys",
+    "Keys measured with MEMORY USAGE behind the cache's memory estimate.",
+    ("cache",),
+)
+CENSUS_SAMPLE_RATIO = _g(
+    "cachewatch_census_memory_sample_ratio",
+    "Share of the cache's counted keys measured with MEMORY USAGE (1 means exact memory).",
+    ("cache",),
+)
+CENSUS_UNMATCHED = _g(
+    "cachewatch_census_unmatched_keys",
+    "Keys in the census window that match no configured cache prefix.",
+)
+CENSUS_PROGRESS = _g(
+    "cachewatch_census_pass_progress_ratio",
+    "Share of the key space covered by the census's current SCAN pass.",
+)
+CENSUS_PASSES = _c("cachewatch_census_passes_total", "Full SCAN passes completed by the census.")
+CENSUS_KEYS_SCANNED = _c(
+    "cachewatch_census_keys_scanned_total", "Keys returned to the census by SCAN."
+)
+CENSUS_LAST_PASS_DURATION = _g(
+    "cachewatch_census_last_pass_duration_seconds",
+    "Wall time of the census's last complete SCAN pass.",
+    unit="seconds",
+)
+CENSUS_ERRORS = _c("cachewatch_census_errors_total", "Census polls that failed.")
+
+
 ALL: tuple[MetricSpec, ...] = tuple(
     v for v in list(globals().values()) if isinstance(v, MetricSpec)
-)
+) + tuple(info.spec for info in REDIS_INFO_FIELDS)
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in ALL}
 
 OTHER_CACHE = "other"

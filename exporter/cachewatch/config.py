@@ -18,6 +18,9 @@ from typing import Any
 
 import yaml
 
+from .redisurl import CachePrefix, RedisAddress, parse_cache_prefix, parse_redis_address
+from .secret import Secret
+
 ENV_PREFIX = "CACHEWATCH_"
 DEFAULT_PORT = 10287
 
@@ -160,6 +163,20 @@ def parse_listen_address(text: str) -> ListenAddress:
     if host and not re.fullmatch(r"[A-Za-z0-9.\-:]+", host):
         raise ValueError(f"invalid listen address {text!r}: bad host name")
     return ListenAddress(host, port)
+
+
+def parse_census_keys(text: str) -> int:
+    value = parse_int(text)
+    if value != 0 and not 10 <= value <= 100_000:
+        raise ValueError(f"invalid value {text!r}: 0 (off) or 10 to 100000 keys per step")
+    return value
+
+
+def parse_census_samples(text: str) -> int:
+    value = parse_int(text)
+    if not 0 <= value <= 10_000:
+        raise ValueError(f"invalid value {text!r}: 0 to 10000 keys per step")
+    return value
 
 
 # --- declarations ------------------------------------------------------------------------------
@@ -374,6 +391,81 @@ class Config:
         metavar="DURATION",
     )  # fmt: skip
 
+    # --- Redis source (cachewatch serve) -------------------------------------------------------
+    redis_addr: RedisAddress | None = setting(
+        "redis.addr", None,
+        "Redis server to watch: redis://[USER@]HOST[:PORT][/DB], or rediss:// for TLS.",
+        parse_redis_address, commands=("serve",), metavar="URL",
+    )  # fmt: skip
+    redis_caches: tuple[CachePrefix, ...] = setting(
+        "redis.cache", (),
+        "A logical cache: the keys starting with PREFIX (repeatable; in YAML a mapping "
+        "redis: {caches: {NAME: PREFIX}}).",
+        parse_cache_prefix, multiple=True, commands=("serve",), metavar="NAME=PREFIX",
+    )  # fmt: skip
+    redis_username: str | None = setting(
+        "redis.username", None, "Redis ACL user name.", commands=("serve",), metavar="USER"
+    )
+    redis_password: Secret | None = setting(
+        "redis.password", None,
+        "Redis password; prefer the environment variable or --redis.password-file.",
+        Secret, secret=True, commands=("serve",), metavar="PASSWORD",
+    )  # fmt: skip
+    redis_password_file: str | None = setting(
+        "redis.password-file", None, "File holding the Redis password (first line).",
+        commands=("serve",), metavar="PATH",
+    )  # fmt: skip
+    redis_tls_ca_file: str | None = setting(
+        "redis.tls-ca-file", None, "CA certificates to verify the server with (rediss://).",
+        commands=("serve",), metavar="PATH",
+    )  # fmt: skip
+    redis_tls_cert_file: str | None = setting(
+        "redis.tls-cert-file", None, "Client certificate for TLS (rediss://).",
+        commands=("serve",), metavar="PATH",
+    )  # fmt: skip
+    redis_tls_key_file: str | None = setting(
+        "redis.tls-key-file", None, "Client certificate's private key for TLS (rediss://).",
+        commands=("serve",), metavar="PATH",
+    )  # fmt: skip
+    redis_connect_timeout: float = setting(
+        "redis.connect-timeout", 2.0, "Timeout of connecting to Redis.",
+        parse_positive_duration, commands=("serve",), metavar="DURATION",
+    )  # fmt: skip
+    redis_socket_timeout: float = setting(
+        "redis.socket-timeout", 3.0,
+        "Timeout of each Redis reply; keep connect + socket timeout below the scrape timeout.",
+        parse_positive_duration, commands=("serve",), metavar="DURATION",
+    )  # fmt: skip
+    redis_census_interval: float = setting(
+        "redis.census-interval", 5.0, "Time between two budgeted steps of the key census.",
+        parse_positive_duration, commands=("serve",), metavar="DURATION",
+    )  # fmt: skip
+    redis_census_keys: int = setting(
+        "redis.census-keys", 2000,
+        "Census budget: keys SCANned per census step (0 turns the census off).",
+        parse_census_keys, commands=("serve",), metavar="N",
+    )  # fmt: skip
+    redis_census_samples: int = setting(
+        "redis.census-samples", 32,
+        "Census budget: keys measured with MEMORY USAGE per census step (0: no memory).",
+        parse_census_samples, commands=("serve",), metavar="N",
+    )  # fmt: skip
+
+    # --- analysis: windows of the alert signals ------------------------------------------------
+    alert_rate_window: float = setting(
+        "alerts.rate-window", 300.0,
+        "Window of the rates the alerts read (hit, error and eviction ratios, p99 latency, "
+        "request rate).",
+        parse_positive_duration, env="CACHE_ALERT_RATE_WINDOW", commands=THRESHOLD_COMMANDS,
+        metavar="DURATION",
+    )  # fmt: skip
+    health_fail_on_critical: bool = setting(
+        "health.fail-on-critical", True,
+        "Whether a cache in the critical alert state makes /health answer 503 (turn off "
+        "when /health is a liveness probe that would restart the application).",
+        parse_bool, metavar="BOOL",
+    )  # fmt: skip
+
     # --- bundle: generated rules and dashboards, Alertmanager client -------------------------
     grafana_url: str = setting(
         "bundle.grafana-url", "http://localhost:3000",
@@ -415,6 +507,8 @@ def _parse(meta: Setting, raw: Any, origin: str) -> Any:
     """Parse one raw value; errors name the setting the way the user wrote it."""
     try:
         if meta.multiple:
+            if isinstance(raw, dict):
+                raw = [f"{_scalar(key)}={_scalar(value)}" for key, value in raw.items()]
             items = raw if isinstance(raw, list) else [p for p in str(raw).split(",") if p.strip()]
             return tuple(meta.parse(_scalar(item)) for item in items)
         return meta.parse(_scalar(raw))
@@ -443,14 +537,17 @@ def _flatten_yaml(document: Any, path: str) -> dict[tuple[str, ...], Any]:
             if isinstance(value, dict) and not _is_leaf_mapping(name):
                 walk(value, name)
             else:
-                flat[name] = value
+                flat[YAML_ALIASES.get(name, name)] = value
 
     walk(document, ())
     return flat
 
 
-MAPPING_SETTINGS: set[tuple[str, ...]] = set()
+MAPPING_SETTINGS: set[tuple[str, ...]] = {("redis", "caches")}
 """YAML paths whose value is itself a mapping (e.g. NAME: PREFIX pairs), not nested keys."""
+
+YAML_ALIASES: dict[tuple[str, ...], tuple[str, ...]] = {("redis", "caches"): ("redis", "cache")}
+"""YAML paths spelt differently from their flag (a mapping of many, a flag given once each)."""
 
 
 def _is_leaf_mapping(path: tuple[str, ...]) -> bool:
@@ -530,7 +627,43 @@ def _check_thresholds(config: Config) -> None:
         )
 
 
-VALIDATORS: list[Callable[[Config], None]] = [_check_thresholds]
+def _check_readable(flag: str, path: str | None) -> None:
+    if path is None:
+        return
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise ConfigError(f"{flag}: cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _check_redis(config: Config) -> None:
+    names = [cache.name for cache in config.redis_caches]
+    prefixes = [cache.prefix for cache in config.redis_caches]
+    for label, values in (("name", names), ("prefix", prefixes)):
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise ConfigError(f"--redis.cache: the {label} {repeated[0]!r} is given twice")
+    if config.redis_password is not None and config.redis_password_file is not None:
+        raise ConfigError(
+            "--redis.password-file: give the password either in a file or in "
+            "CACHEWATCH_REDIS_PASSWORD/--redis.password, not both"
+        )
+    _check_readable("--redis.password-file", config.redis_password_file)
+    tls_files = {
+        "--redis.tls-ca-file": config.redis_tls_ca_file,
+        "--redis.tls-cert-file": config.redis_tls_cert_file,
+        "--redis.tls-key-file": config.redis_tls_key_file,
+    }
+    for flag, path in tls_files.items():
+        if path is not None and (config.redis_addr is None or not config.redis_addr.tls):
+            raise ConfigError(f"{flag}: TLS files need a rediss:// address in --redis.addr")
+        _check_readable(flag, path)
+    if (config.redis_tls_cert_file is None) != (config.redis_tls_key_file is None):
+        raise ConfigError("--redis.tls-cert-file and --redis.tls-key-file go together")
+
+
+VALIDATORS: list[Callable[[Config], None]] = [_check_thresholds, _check_redis]
 """Cross-setting checks; each raises ConfigError naming the settings involved."""
 
 

@@ -99,7 +99,7 @@ class DemoWorkload:
         self.file_recorder = cache_metrics("file_cache", registry=registry)
         self._file_written: dict[str, float] = {}
         self.project_lookup = watch_lru(
-            functools.lru_cache(maxsize=256)(self._load_project), "project_cache", registry=registry
+            functools.lru_cache(maxsize=512)(self._load_project), "project_cache", registry=registry
         )
         self._zipf_small = Zipf(1000, s=1.2)
         self._zipf_large = Zipf(50000, s=0.8)

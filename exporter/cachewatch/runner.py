@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+
+from .analysis.attach import attach_analysis
 from .app import Exporter
-from .config import Config
+from .config import Config, ConfigError
 from .demo import DemoRunner, DemoWorkload
 from .errors import UserFacingError
 from .logs import setup_logging
@@ -11,15 +15,49 @@ from .registry import CacheRegistry
 from .service import ListenError, run_until_stopped
 from .sources.local import LocalSource
 
+log = logging.getLogger(__name__)
+
 
 def assemble(config: Config, exporter: Exporter) -> Exporter:
     """Attach what every mode shares (analysis, tracing) to an exporter. One place to extend."""
-    del config
+    attach_analysis(exporter, config)
     return exporter
+
+
+DEMO_TIME_COMPRESSION = 20.0
+"""The demo compresses the analysis's durations left at their defaults by this times its
+speed, so that alerts pend, fire, escalate and resolve within the demo's phases."""
+_DEMO_SCALED = {
+    # setting: least multiple of the sample interval it may shrink to
+    "trend_window": 20.0,
+    "alert_rate_window": 4.0,
+    "alert_for_seconds": 2.0,
+    "alert_escalate_after_seconds": 4.0,
+    "alert_notify_cooldown_seconds": 0.0,
+}
+
+
+def demo_analysis_config(config: Config) -> Config:
+    """The demo's analysis settings: defaults compressed, explicit settings kept as given."""
+    factor = DEMO_TIME_COMPRESSION * max(config.demo_speed, 0.01)
+    defaults = Config()
+    changes = {
+        name: max(floor * config.sample_interval, getattr(defaults, name) / factor)
+        for name, floor in _DEMO_SCALED.items()
+        if getattr(config, name) == getattr(defaults, name)
+    }
+    if changes:
+        log.info(
+            "demo: analysis durations compressed %gx: %s",
+            factor,
+            " ".join(f"{name}={value:g}s" for name, value in changes.items()),
+        )
+    return dataclasses.replace(config, **changes)
 
 
 def run_demo(config: Config) -> int:
     setup_logging(config.log_level, config.log_format)
+    config = demo_analysis_config(config)
     registry = CacheRegistry(max_caches=config.max_caches)
     exporter = assemble(config, Exporter([LocalSource(registry)], cache_registry=registry))
     workload = DemoWorkload(seed=config.seed, speed=config.demo_speed, registry=registry)
@@ -30,6 +68,28 @@ def run_demo(config: Config) -> int:
         return run_until_stopped(
             exporter, config.web_listen_address, duration=config.duration, status=workload.summary
         )
+    except ListenError as exc:
+        exporter.close()
+        raise UserFacingError(str(exc)) from None
+
+
+def run_serve(config: Config) -> int:
+    """The standalone exporter: one Redis server (stats and logical caches) plus this process."""
+    if config.redis_addr is None:
+        raise ConfigError(
+            "--redis.addr: required by serve (e.g. --redis.addr redis://localhost:6379/0)"
+        )
+    from .sources.redis import RedisSettings, RedisSource
+
+    settings = RedisSettings.from_config(config)
+    setup_logging(config.log_level, config.log_format)
+    registry = CacheRegistry(max_caches=config.max_caches)
+    source = RedisSource(settings)
+    exporter = assemble(config, Exporter([source, LocalSource(registry)], cache_registry=registry))
+    caches = ", ".join(str(cache) for cache in settings.caches) or "none"
+    log.info("watching redis %s; logical caches: %s", settings.address, caches)
+    try:
+        return run_until_stopped(exporter, config.web_listen_address)
     except ListenError as exc:
         exporter.close()
         raise UserFacingError(str(exc)) from None

@@ -1,0 +1,482 @@
+"""The Redis source: server stats from INFO and logical caches by key prefix.
+
+Each poll (one per scrape) costs one round trip: ``INFO ALL``, plus ``CONFIG GET`` for
+maxmemory and databases now and then where the server allows it. Concurrent polls share the
+poll in flight (single flight). After a failure, polls answer at once with ``redis_up 0``
+until a backoff delay has passed, so a dead or stalled Redis costs a scrape at most one
+timeout, and logs say so once, not once per scrape. The key census runs in its own thread,
+off the scrape path. ``poll`` never raises.
+
+redis-py is imported lazily, and without the OpenTelemetry metrics SDK that redis-py 8
+imports whenever it is installed (about 2 MiB of RSS), unless this process already uses it.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.metrics_core import Metric
+
+from .. import catalog
+from ..config import Config, ConfigError
+from ..redisurl import CachePrefix, RedisAddress
+from ..secret import Secret, redact
+from ..snapshot import CacheSnapshot, SourceSnapshot
+from .census import CensusReport, KeyCensus, census_families
+from .redis_info import info_families, parse_info, to_number
+
+if TYPE_CHECKING:
+    import redis as redis_module
+
+log = logging.getLogger(__name__)
+
+SOURCE_NAME = "redis"
+CONFIG_REFRESH_SECONDS = 60.0
+CONFIG_FORBIDDEN_RETRY_SECONDS = 600.0
+STILL_DOWN_LOG_EVERY = 60.0
+MAX_ERROR_LENGTH = 300
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Everything the Redis source needs, independent of how it was configured."""
+
+    address: RedisAddress
+    caches: tuple[CachePrefix, ...] = ()
+    username: str | None = None
+    password: Secret | None = None
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    connect_timeout: float = 2.0
+    socket_timeout: float = 3.0
+    census_interval: float = 5.0
+    census_keys: int = 2000
+    census_samples: int = 32
+
+    @classmethod
+    def from_config(cls, config: Config) -> RedisSettings:
+        """Settings from the configuration; reads the password file (one line, trimmed)."""
+        if config.redis_addr is None:
+            raise ConfigError(
+                "--redis.addr: required by serve (e.g. --redis.addr redis://localhost:6379/0)"
+            )
+        password = config.redis_password or config.redis_addr.password
+        if config.redis_password_file is not None:
+            try:
+                text = Path(config.redis_password_file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or type(exc).__name__
+                raise ConfigError(
+                    f"--redis.password-file: cannot read {config.redis_password_file}: {reason}"
+                ) from None
+            lines = text.splitlines()
+            password = Secret(lines[0].strip()) if lines and lines[0].strip() else None
+        return cls(
+            address=config.redis_addr,
+            caches=tuple(config.redis_caches),
+            username=config.redis_username or config.redis_addr.username,
+            password=password,
+            tls_ca_file=config.redis_tls_ca_file,
+            tls_cert_file=config.redis_tls_cert_file,
+            tls_key_file=config.redis_tls_key_file,
+            connect_timeout=config.redis_connect_timeout,
+            socket_timeout=config.redis_socket_timeout,
+            census_interval=config.redis_census_interval,
+            census_keys=config.redis_census_keys,
+            census_samples=config.redis_census_samples,
+        )
+
+    def redact(self, text: str) -> str:
+        """``text`` with every password this source knows replaced by ``***``."""
+        return redact(text, [self.password, self.address.password])
+
+
+class _BlockImports(importlib.abc.MetaPathFinder):
+    """Makes ``import PACKAGE`` fail, so that an optional import falls back to its absence."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == self.package or name.startswith(self.package + "."):
+            raise ImportError(f"{name} is not loaded by cachewatch's Redis source")
+        return None
+
+
+_import_lock = threading.Lock()
+
+
+def import_redis() -> Any:
+    """redis-py; its optional OpenTelemetry metrics stay off unless the SDK is already loaded."""
+    with _import_lock:
+        if "redis" in sys.modules or "opentelemetry.sdk" in sys.modules:
+            import redis
+
+            return redis
+        blocker = _BlockImports("opentelemetry.sdk")
+        sys.meta_path.insert(0, blocker)
+        try:
+            import redis
+        finally:
+            sys.meta_path.remove(blocker)
+        return redis
+
+
+def connect(settings: RedisSettings, max_connections: int = 4) -> redis_module.Redis:
+    """A redis-py client with the settings' timeouts and TLS, and no retries of its own."""
+    redis = import_redis()
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    address = settings.address
+    tls: dict[str, Any] = {}
+    if address.tls:
+        tls = {
+            "ssl": True,
+            "ssl_ca_certs": settings.tls_ca_file,
+            "ssl_certfile": settings.tls_cert_file,
+            "ssl_keyfile": settings.tls_key_file,
+            "ssl_cert_reqs": "required",
+        }
+    client: redis_module.Redis = redis.Redis(
+        host=address.host,
+        port=address.port,
+        db=address.db,
+        username=settings.username,
+        password=settings.password.reveal() if settings.password else None,
+        socket_connect_timeout=settings.connect_timeout,
+        socket_timeout=settings.socket_timeout,
+        retry=Retry(NoBackoff(), 0),
+        max_connections=max_connections,
+        **tls,
+    )
+    client.set_response_callback("INFO", lambda response, **_options: response)
+    return client
+
+
+class _CensusCalls:
+    """SCAN and pipelined MEMORY USAGE over redis-py, as the census wants them."""
+
+    def __init__(self, client: redis_module.Redis) -> None:
+        self.client: Any = client  # redis-py's execute_command is untyped
+        self.calls = 0
+
+    def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        self.calls += 1
+        next_cursor, keys = self.client.execute_command("SCAN", cursor, "COUNT", count)
+        return int(next_cursor), list(keys)
+
+    def memory_usage(self, keys: Sequence[bytes]) -> list[int | None]:
+        redis = import_redis()
+        self.calls += 1
+        pipe: Any = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.execute_command("MEMORY", "USAGE", key)
+        results = pipe.execute(raise_on_error=False)
+        sizes: list[int | None] = []
+        for result in results:
+            if isinstance(result, redis.ResponseError):
+                if _forbidden(result):
+                    raise PermissionError(str(result))
+                sizes.append(None)
+            elif isinstance(result, Exception):
+                raise result
+            else:
+                sizes.append(int(result) if result is not None else None)
+        return sizes
+
+
+def _forbidden(error: Exception) -> bool:
+    """NOPERM (ACL), or the command renamed away / unknown on this server."""
+    text = str(error).lower()
+    return "noperm" in text or "unknown command" in text or "no permissions" in text
+
+
+class _Flight:
+    """One poll in progress; late callers wait for its result instead of polling again."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: SourceSnapshot | None = None
+
+
+class RedisSource:
+    """Polls one Redis server; logical caches come from the key census running beside it."""
+
+    def __init__(
+        self,
+        settings: RedisSettings,
+        *,
+        name: str = SOURCE_NAME,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 15.0,
+        start_census: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.clock = clock
+        self.rounds = 0
+        """Round trips made by polls (for tests and the benchmark)."""
+        self._client: redis_module.Redis | None = None
+        self._client_lock = threading.Lock()
+        self._flight_lock = threading.Lock()
+        self._flight: _Flight | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+        self._last_error = ""
+        self._last_down_log = 0.0
+        self._config: dict[str, float] = {}
+        self._config_readable: bool | None = None
+        self._config_due = 0.0
+        self._stop = threading.Event()
+        self.census: KeyCensus | None = None
+        self._census_thread: threading.Thread | None = None
+        if settings.caches and settings.census_keys > 0:
+            self.census = KeyCensus(
+                settings.caches,
+                keys_per_step=settings.census_keys,
+                samples_per_step=settings.census_samples,
+            )
+            if start_census:
+                self.start_census()
+
+    # --- the client -------------------------------------------------------------------------
+    def client(self) -> redis_module.Redis:
+        with self._client_lock:
+            if self._client is None:
+                self._client = connect(self.settings)
+            return self._client
+
+    # --- polling ----------------------------------------------------------------------------
+    def poll(self) -> SourceSnapshot:
+        """A snapshot now; shares the poll in flight if there is one. Never raises."""
+        with self._flight_lock:
+            flight = self._flight
+            leader = flight is None
+            if flight is None:
+                flight = self._flight = _Flight()
+        if not leader:
+            limit = self.settings.connect_timeout + self.settings.socket_timeout + 1.0
+            if flight.done.wait(limit) and flight.result is not None:
+                return flight.result
+            return self._down(time.perf_counter(), "timed out waiting for the poll in flight")
+        start = time.perf_counter()
+        result: SourceSnapshot | None = None
+        try:
+            result = self._poll_once(start)
+        except Exception as exc:  # noqa: BLE001 - poll must never raise
+            result = self._failed(start, exc)
+        finally:
+            if result is None:  # BaseException (KeyboardInterrupt) on the way out
+                result = self._down(start, "interrupted")
+            flight.result = result
+            with self._flight_lock:
+                self._flight = None
+            flight.done.set()
+        return result
+
+    def _poll_once(self, start: float) -> SourceSnapshot:
+        now = self.clock()
+        if now < self._retry_at:
+            return self._down(start, self._last_error)
+        client = self.client()
+        pipe: Any = client.pipeline(transaction=False)
+        pipe.execute_command("INFO", "ALL")
+        read_config = now >= self._config_due
+        if read_config:
+            pipe.execute_command("CONFIG", "GET", "maxmemory")
+            pipe.execute_command("CONFIG", "GET", "databases")
+        self.rounds += 1
+        replies = pipe.execute(raise_on_error=False)
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        if read_config:
+            self._read_config(replies[1:], now)
+        self._recovered()
+        return self._snapshot(start, replies[0])
+
+    def _read_config(self, replies: list[Any], now: float) -> None:
+        config: dict[str, float] = {}
+        for reply in replies:
+            if isinstance(reply, Exception):
+                if not _forbidden(reply):
+                    raise reply
+                if self._config_readable is not False:
+                    log.info(
+                        "CONFIG GET is not allowed on redis %s (%s); carrying on without it",
+                        self.settings.address,
+                        self._clean(reply),
+                    )
+                self._config_readable = False
+                self._config = {}
+                self._config_due = now + CONFIG_FORBIDDEN_RETRY_SECONDS
+                return
+            if isinstance(reply, dict):
+                for key, value in reply.items():
+                    number = to_number(_text(value))
+                    if number is not None:
+                        config[_text(key)] = number
+            elif isinstance(reply, list):
+                for key, value in zip(reply[::2], reply[1::2], strict=False):
+                    number = to_number(_text(value))
+                    if number is not None:
+                        config[_text(key)] = number
+        self._config = config
+        self._config_readable = True
+        self._config_due = now + CONFIG_REFRESH_SECONDS
+
+    def _snapshot(self, start: float, reply: bytes | str) -> SourceSnapshot:
+        info = parse_info(reply)
+        databases = int(self._config.get("databases", 0))
+        db_indices = range(min(databases, 256)) if databases else (self.settings.address.db,)
+        families, skipped = info_families(
+            info, config_maxmemory=self._config.get("maxmemory"), db_indices=db_indices
+        )
+        up = catalog.REDIS_UP.family()
+        up.add_metric([], 1)
+        unparsed = catalog.REDIS_INFO_UNPARSED.family()
+        unparsed.add_metric([], skipped)
+        extra: list[Metric] = [up, *families, unparsed]
+        if self._config_readable is not None:
+            readable = catalog.REDIS_CONFIG_READABLE.family()
+            readable.add_metric([], 1 if self._config_readable else 0)
+            extra.append(readable)
+        caches: list[CacheSnapshot] = []
+        if self.census is not None:
+            report = self.census.report()
+            caches = self._caches(report)
+            extra.extend(census_families(report))
+        return SourceSnapshot(
+            source=self.name,
+            up=True,
+            timestamp=time.time(),
+            duration_seconds=time.perf_counter() - start,
+            caches=caches,
+            extra_families=extra,
+        )
+
+    def _caches(self, report: CensusReport) -> list[CacheSnapshot]:
+        return [
+            CacheSnapshot(
+                name=estimate.name,
+                source=self.name,
+                size=round(estimate.size),
+                memory_bytes=estimate.memory_bytes,
+            )
+            for estimate in report.estimates
+        ]
+
+    # --- failures, backoff and quiet logs ---------------------------------------------------
+    def _clean(self, error: BaseException | str) -> str:
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        return self.settings.redact(text)[:MAX_ERROR_LENGTH]
+
+    def _failed(self, start: float, exc: Exception) -> SourceSnapshot:
+        self._failures += 1
+        self._last_error = self._clean(exc)
+        delay = min(self.backoff_max, self.backoff_initial * 2 ** (self._failures - 1))
+        now = self.clock()
+        self._retry_at = now + delay
+        if self._failures == 1:
+            log.warning(
+                "redis %s is down: %s; retrying with backoff up to %gs",
+                self.settings.address,
+                self._last_error,
+                self.backoff_max,
+            )
+            self._last_down_log = now
+        elif now - self._last_down_log >= STILL_DOWN_LOG_EVERY:
+            log.warning(
+                "redis %s still down after %d failed polls: %s",
+                self.settings.address,
+                self._failures,
+                self._last_error,
+            )
+            self._last_down_log = now
+        return self._down(start, self._last_error)
+
+    def _recovered(self) -> None:
+        if self._failures:
+            log.info(
+                "redis %s is back after %d failed polls", self.settings.address, self._failures
+            )
+        self._failures = 0
+        self._retry_at = 0.0
+        self._last_error = ""
+
+    def _down(self, start: float, error: str) -> SourceSnapshot:
+        up = catalog.REDIS_UP.family()
+        up.add_metric([], 0)
+        return SourceSnapshot(
+            source=self.name,
+            up=False,
+            timestamp=time.time(),
+            duration_seconds=time.perf_counter() - start,
+            extra_families=[up],
+            error=error or "redis is down",
+        )
+
+    # --- the census thread ------------------------------------------------------------------
+    def start_census(self) -> None:
+        if self.census is None or self._census_thread is not None:
+            return
+        self._census_thread = threading.Thread(
+            target=self._census_loop, name="cachewatch-census", daemon=True
+        )
+        self._census_thread.start()
+
+    def census_step(self) -> None:
+        """One census step now (the thread's body; tests and the benchmark call it directly)."""
+        if self.census is None:
+            return
+        memory_allowed = self.census.memory_allowed
+        self.census.step(_CensusCalls(self.client()))
+        if memory_allowed and not self.census.memory_allowed:
+            log.info(
+                "MEMORY USAGE is not allowed on redis %s; cache memory is not estimated",
+                self.settings.address,
+            )
+
+    def _census_loop(self) -> None:
+        failures = 0
+        delay = 0.0
+        while not self._stop.wait(delay):
+            try:
+                self.census_step()
+                failures = 0
+                delay = self.settings.census_interval
+            except Exception as exc:  # noqa: BLE001 - the census must outlive Redis outages
+                failures += 1
+                assert self.census is not None
+                self.census.failed()
+                log.debug("census step failed: %s", self._clean(exc))
+                delay = min(60.0, self.settings.census_interval * 2 ** min(failures, 6))
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._census_thread is not None:
+            self._census_thread.join(self.settings.connect_timeout + self.settings.socket_timeout)
+        with self._client_lock:
+            if self._client is not None:
+                try:
+                    self._client.close()
+                    self._client.connection_pool.disconnect()
+                except Exception:
+                    log.debug("closing the redis client failed", exc_info=True)
+                self._client = None
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
