@@ -71,16 +71,18 @@ def test_other_thresholds_from_yaml_regenerate_rules_tests_and_dashboards(tmp_pa
         "  memory_critical_mb: 300\n  for: 2m\n  escalate_after: 10m\n"
         "  latency_p99_warning: 250ms\n"
         "  error_ratio_warning: 0.1\n  error_ratio_critical: 0.3\n  cleanup_stalled_factor: 5\n"
-        "  eviction_ratio_warning: 0.5\n  memory_full_soon: 1h\n"
+        "  eviction_ratio_warning: 0.5\n  memory_full_soon: 1h\n  rate_window: 10m\n"
     )
     out = tmp_path / "out"
     assert main(["generate", "--config.file", str(settings), "--output", str(out)]) == 0
     alerts = yaml.safe_load((out / "prometheus/rules/cachewatch-alerts.yml").read_text())
     hit = [r for r in alerts["groups"][0]["rules"] if r["alert"] == "CacheHitRatioLow"]
     assert {r["expr"].split(" and ")[0] for r in hit} == {
-        "cache:hit_ratio:rate5m < 0.9",
-        "cache:hit_ratio:rate5m < 0.6",
+        "cache:hit_ratio:rate10m < 0.9",
+        "cache:hit_ratio:rate10m < 0.6",
     }
+    recording = (out / "prometheus/rules/cachewatch-recording.yml").read_text()
+    assert "rate(cache_gets_total[10m])" in recording and "[5m]" not in recording
     assert sorted(r["for"] for r in hit) == ["12m", "2m", "2m"]
     for name in ("cachewatch-alerts.test.yml", "redis-alerts.test.yml"):
         result = run(
@@ -292,6 +294,15 @@ def test_alerts_commands_fail_in_one_line_when_alertmanager_is_unreachable(
         assert main(["alerts", *argv, "--alertmanager.url", url]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"Alertmanager at {url} is unreachable" in err
+
+
+def test_generate_refuses_a_rate_window_too_short_for_rules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["generate", "--alerts.rate-window", "30s", "--output", str(tmp_path)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("cachewatch: error: alerts.rate-window:")
+    assert not any(tmp_path.iterdir())
 
 
 def test_alerts_ack_rejects_a_bad_duration_with_usage_status(

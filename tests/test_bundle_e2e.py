@@ -149,7 +149,7 @@ def test_every_dashboard_query_returns_data(stack: Stack) -> None:
         finally:
             stack.workload.mode = "good"
     stack.wait_until(
-        lambda: stack.query("cache:memory_limit_ratio"), 30, "the memory recording rule"
+        lambda: stack.query("cachewatch_cache_memory_full_seconds"), 30, "the trend gauges"
     )
     empty: list[str] = []
     checked = 0

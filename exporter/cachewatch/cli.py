@@ -88,6 +88,11 @@ def _run_generate(config: Config, args: argparse.Namespace) -> int:
 
     from .bundle.generate import stale, write
 
+    if config.alert_rate_window < 120:
+        raise ConfigError(
+            "alerts.rate-window: the generated rules need at least 2m (4 scrapes at 30s); "
+            f"got {config.alert_rate_window:g}s"
+        )
     root = Path(args.output)
     if args.check:
         outdated = stale(config, root)

@@ -88,6 +88,7 @@ def _sel(cache: str | None, extra: str = "") -> str:
 def cache_panels(config: Config, cache: str | None) -> list[Panel]:
     """Per-cache panels; ``cache`` is a Grafana variable reference or None for all caches."""
     d = {a.name: a for a in alert_definitions(config)}
+    v = q.vocabulary(config)
     s = _sel(cache)
     by = "{{cache}}" if cache is None else ""
     legend = (lambda text: f"{by} {text}".strip()) if cache is None else (lambda text: text)
@@ -95,12 +96,12 @@ def cache_panels(config: Config, cache: str | None) -> list[Panel]:
     return [
         Panel(
             "Hit ratio",
-            "Share of lookups answered from the cache over 5 minutes. Below the yellow line "
+            f"Share of lookups answered from the cache over {v.window}. Below the yellow line "
             "CacheHitRatioLow warns, below the red line it is critical (only while the cache "
             "serves enough lookups). A falling ratio with rising evictions means the cache is "
             "too small; with few evictions, TTLs too short or keys that never repeat.",
             [
-                Target(f"{q.HIT_RATIO}{s}", legend("hit ratio") or "hit ratio"),
+                Target(f"{v.HIT_RATIO}{s}", legend("hit ratio") or "hit ratio"),
                 _alert_threshold("CacheHitRatioLow"),
             ],
             "percentunit",
@@ -113,19 +114,19 @@ def cache_panels(config: Config, cache: str | None) -> list[Panel]:
             "Lookups per second (hits and misses). The hit-ratio alert ignores caches below "
             f"{config.hit_ratio_min_request_rate:g} lookups/s.",
             [
-                Target(f"{q.REQUESTS}{s}", legend("lookups/s") or "lookups/s"),
-                Target(f"{q.HITS}{s}", legend("hits/s") or "hits/s"),
+                Target(f"{v.REQUESTS}{s}", legend("lookups/s") or "lookups/s"),
+                Target(f"{v.HITS}{s}", legend("hits/s") or "hits/s"),
             ],
             "reqps",
             min=0,
         ),
         Panel(
             "Operation latency p50 / p95 / p99",
-            "Latency quantiles per operation over 5 minutes; dots are exemplars linked to "
+            f"Latency quantiles per operation over {v.window}; dots are exemplars linked to "
             "traces in Jaeger. The p99 above the yellow line is CacheLatencyHigh.",
             [
-                Target(f"{q.latency_quantile(0.5)}{s}", f"{by} {{{{operation}}}} p50".strip()),
-                Target(f"{q.latency_quantile(0.95)}{s}", f"{by} {{{{operation}}}} p95".strip()),
+                Target(f"{v.latency_quantile(0.5)}{s}", f"{by} {{{{operation}}}} p50".strip()),
+                Target(f"{v.latency_quantile(0.95)}{s}", f"{by} {{{{operation}}}} p95".strip()),
                 Target(
                     f"histogram_quantile(0.99, sum by (cache, operation, le) "
                     f"(rate({bucket}{s}[{RATE}])))",
@@ -140,10 +141,10 @@ def cache_panels(config: Config, cache: str | None) -> list[Panel]:
         ),
         Panel(
             "Error ratio",
-            "Failed operations per operation (gets, puts, removals) over 5 minutes. Above the "
+            f"Failed operations per operation (gets, puts, removals) over {v.window}. Above the "
             "yellow line CacheErrorRateHigh warns, above the red line it is critical.",
             [
-                Target(f"{q.ERROR_RATIO}{s}", legend("errors") or "errors"),
+                Target(f"{v.ERROR_RATIO}{s}", legend("errors") or "errors"),
                 _alert_threshold("CacheErrorRateHigh"),
             ],
             "percentunit",
@@ -190,7 +191,7 @@ def cache_panels(config: Config, cache: str | None) -> list[Panel]:
         Panel(
             "Memory share of limit",
             "Memory as a share of the cache's limit; above the line is CacheMemoryNearLimit.",
-            [Target(f"{q.MEMORY_LIMIT_RATIO}{s}", legend("of limit") or "of limit")],
+            [Target(f"{v.MEMORY_LIMIT_RATIO}{s}", legend("of limit") or "of limit")],
             "percentunit",
             thresholds=_threshold_steps(d["CacheMemoryNearLimit"]),
             min=0,
@@ -223,10 +224,10 @@ def cache_panels(config: Config, cache: str | None) -> list[Panel]:
         ),
         Panel(
             "Evictions per put",
-            "Evictions per entry written over 5 minutes; above the line is "
+            f"Evictions per entry written over {v.window}; above the line is "
             "CacheEvictionRateHigh: the cache is too small for its working set.",
             [
-                Target(f"{q.EVICTION_RATIO}{s}", legend("evictions per put") or "evictions/put"),
+                Target(f"{v.EVICTION_RATIO}{s}", legend("evictions per put") or "evictions/put"),
                 _alert_threshold("CacheEvictionRateHigh"),
             ],
             "percentunit",
@@ -255,7 +256,7 @@ def cache_panels(config: Config, cache: str | None) -> list[Panel]:
             "Time since the last cleanup divided by the usual interval between cleanups "
             "(over 6h). Above the line is CacheCleanupStalled.",
             [
-                Target(f"{q.CLEANUP_OVERDUE}{s}", legend("overdue factor") or "overdue factor"),
+                Target(f"{v.CLEANUP_OVERDUE}{s}", legend("overdue factor") or "overdue factor"),
                 Target(
                     f"time() - {c.LAST_CLEANUP.name}{s}",
                     legend("seconds since last") or "seconds since last",

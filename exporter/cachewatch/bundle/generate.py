@@ -52,7 +52,7 @@ def _dashboards(config: Config) -> dict[str, str]:
 
 GENERATORS: list[Callable[[Config], dict[str, str]]] = [
     lambda config: {
-        "prometheus/rules/cachewatch-recording.yml": to_yaml(rules.recording_file()),
+        "prometheus/rules/cachewatch-recording.yml": to_yaml(rules.recording_file(config)),
         "prometheus/rules/cachewatch-alerts.yml": to_yaml(rules.cache_alerts_file(config)),
         "prometheus/rules/redis-alerts.yml": to_yaml(rules.redis_alerts_file(config)),
         "prometheus/tests/cachewatch-alerts.test.yml": to_yaml(

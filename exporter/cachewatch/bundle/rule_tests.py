@@ -21,7 +21,6 @@ from .rules import AlertRule, cache_alert_rules, redis_and_exporter_rules, rende
 
 CACHE = "c1"
 STEP = 60  # seconds between input samples and rule evaluations
-SETTLE = 6 * 60  # a 5m rate window fully covered, plus one evaluation
 
 
 @dataclass
@@ -89,6 +88,8 @@ class _Builder:
         self.wait = definition.thresholds[0].for_seconds
         self.escalate = self.wait + config.alert_escalate_after_seconds
         self.scenarios: list[Scenario] = []
+        # The rate window fully covered by samples, plus one evaluation.
+        self.settle = config.alert_rate_window + STEP
 
     def steps(self, until: float) -> int:
         return math.ceil(until / STEP) + 2
@@ -112,10 +113,10 @@ class _Builder:
         true_from: float = 0.0,
     ) -> None:
         """A condition that holds from ``true_from`` on: pending, firing, then escalated."""
-        fire_at = max(true_from + self.wait + 2 * STEP, SETTLE)
+        fire_at = max(true_from + self.wait + 2 * STEP, self.settle)
         which = [(s, False) for s in severities]
         checks: list[tuple[float, str, list[Any]]] = []
-        if self.wait >= 2 * STEP and true_from + self.wait - STEP >= SETTLE:
+        if self.wait >= 2 * STEP and true_from + self.wait - STEP >= self.settle:
             checks.append((true_from + self.wait - STEP, self.d.name, []))
         checks.append((fire_at, self.d.name, self.expect(value, labels, *which)))
         if self.d.escalates and WARNING in severities:
@@ -145,8 +146,9 @@ def _hit_ratio(b: _Builder, cfg: Config) -> None:
 
     warn, crit = cfg.hit_ratio_warning, cfg.hit_ratio_critical
     # While the 5m window fills, rate() extrapolates half a step back: at t minutes the
-    # request rate is total * (t + 0.5) / 300, which must reach the idle guard's rate.
-    ramp = max(1, math.ceil(300 * cfg.hit_ratio_min_request_rate / total - 0.5)) * STEP
+    # request rate is total * (t + 0.5) / window, which must reach the idle guard's rate.
+    window = cfg.alert_rate_window
+    ramp = max(1, math.ceil(window * cfg.hit_ratio_min_request_rate / total - 0.5)) * STEP
     if crit < warn:
         hits = math.floor((warn + crit) / 2 * total)
         b.add(

@@ -112,17 +112,18 @@ def humanize1024(value: float) -> str:
 def signal_expr(definition: AlertDefinition, threshold: float, config: Config) -> str:
     """The PromQL condition of ``definition`` at ``threshold``; its value is the signal."""
     t = q.fmt_number(threshold)
+    v = q.vocabulary(config)
     op = ">" if definition.above else "<"
     memory, limit = c.MEMORY.name, c.MEMORY_LIMIT.name
     trend = q.fmt_duration(config.trend_window)
     if definition.signal == "hit_ratio":
         idle = q.fmt_number(config.hit_ratio_min_request_rate)
         # The idle-cache guard: a cache serving too few lookups never alerts.
-        return f"{q.HIT_RATIO} < {t} and on (cache) {q.REQUESTS} >= {idle}"
+        return f"{v.HIT_RATIO} < {t} and on (cache) {v.REQUESTS} >= {idle}"
     if definition.signal == "memory_bytes":
         return f"max by (cache) ({memory}) {op} {t}"
     if definition.signal == "memory_limit_ratio":
-        return f"{q.MEMORY_LIMIT_RATIO} {op} {t}"
+        return f"{v.MEMORY_LIMIT_RATIO} {op} {t}"
     if definition.signal == "memory_full_seconds":
         # Value: seconds until the limit at the fitted growth rate; condition: predict_linear.
         return (
@@ -131,13 +132,13 @@ def signal_expr(definition: AlertDefinition, threshold: float, config: Config) -
             f"predict_linear({memory}[{trend}], {t}) >= ({limit} > 0))"
         )
     if definition.signal == "error_ratio":
-        return f"{q.ERROR_RATIO} {op} {t}"
+        return f"{v.ERROR_RATIO} {op} {t}"
     if definition.signal == "eviction_ratio":
-        return f"{q.EVICTION_RATIO} {op} {t}"
+        return f"{v.EVICTION_RATIO} {op} {t}"
     if definition.signal == "latency_p99_seconds":
-        return f"{q.latency_quantile(0.99)} {op} {t}"
+        return f"{v.latency_quantile(0.99)} {op} {t}"
     if definition.signal == "cleanup_overdue_factor":
-        return f"{q.CLEANUP_OVERDUE} {op} {t}"
+        return f"{v.cleanup_overdue_expr()} {op} {t}"
     if definition.signal == "source_up":
         return f"{c.SOURCE_UP.name} == 0"
     raise ValueError(f"no PromQL for alert signal {definition.signal!r}")
@@ -272,12 +273,13 @@ def render_rule(rule: AlertRule, config: Config) -> dict[str, Any]:
     return out
 
 
-def recording_file() -> dict[str, Any]:
+def recording_file(config: Config) -> dict[str, Any]:
+    v = q.vocabulary(config)
     return {
         "groups": [
             {
                 "name": "cachewatch.recording",
-                "rules": [{"record": r, "expr": e} for r, e in q.recording_rules()],
+                "rules": [{"record": r, "expr": e} for r, e in v.recording_rules()],
             }
         ]
     }
