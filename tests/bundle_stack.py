@@ -1,9 +1,10 @@
 """The bundle's servers, started natively on loopback for the end-to-end tests.
 
-Real redis-server, redis_exporter, Prometheus and Alertmanager run with the repository's
-rule files and routing; only addresses, file paths and timings are rewritten
-(``cachewatch.bundle.localize``). The cachewatch exporter runs in the test process with
-instrumented caches whose workload the test steers.
+Real redis-server, Prometheus and Alertmanager run with the repository's rule files and
+routing; only addresses, file paths and timings are rewritten (``cachewatch.bundle.localize``).
+The cachewatch exporter runs in the test process: the Redis source of ``serve`` (server stats
+and a logical cache by prefix) plus instrumented in-process caches whose workload the test
+steers.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from cachewatch.config import load_config
 from cachewatch.runner import assemble
 from cachewatch.server import make_wsgi_app, serve
 from cachewatch.sources.local import LocalSource
+from cachewatch.sources.redis import RedisSettings, RedisSource
 
 from .receivers import Inbox, smtp_server, webhook_server
 from .servers import LOOPBACK, ManagedProcess, RedisServer, free_port, require_binary
@@ -171,28 +173,23 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
         stack.callback(redis.stop)
         client = redis_client.Redis(host=LOOPBACK, port=redis.port)
         for i in range(50):
-            client.set(f"key:{i}", "v", ex=3600 if i % 2 else None)
+            client.set(f"session:{i}", "v" * 100, ex=3600 if i % 2 else None)
         client.close()
 
-        redis_exporter_port = free_port()
-        exporter_dir = workdir / "redis_exporter"
-        exporter_dir.mkdir()
-        redis_exporter = ManagedProcess(
-            [
-                require_binary("prometheus-redis-exporter"),
-                "-redis.addr",
-                redis.url,
-                "-web.listen-address",
-                f"{LOOPBACK}:{redis_exporter_port}",
-            ],
-            redis_exporter_port,
-            exporter_dir,
-        ).start()
-        stack.callback(redis_exporter.stop)
-
-        config = load_config("demo", {"sample_interval": "1s", "trend_window": "30s"}, environ={})
+        # The standalone exporter's Redis source and in-process caches, in one exporter.
+        config = load_config(
+            "serve",
+            {
+                "redis_addr": redis.url,
+                "redis_caches": ["sessions=session:"],
+                "sample_interval": "1s",
+                "trend_window": "30s",
+            },
+            environ={},
+        )
         registry = CacheRegistry()
-        exporter = assemble(config, Exporter([LocalSource(registry)], cache_registry=registry))
+        sources = [RedisSource(RedisSettings.from_config(config)), LocalSource(registry)]
+        exporter = assemble(config, Exporter(sources, cache_registry=registry))
         stack.callback(exporter.close)
         workload = Workload(registry)
         workload.start()
@@ -241,10 +238,7 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
         prom_config = localize.dump(
             localize.prometheus_config(
                 ROOT,
-                targets={
-                    "cachewatch": [f"{LOOPBACK}:{http.port}"],
-                    "redis": [f"{LOOPBACK}:{redis_exporter_port}"],
-                },
+                targets={"cachewatch": [f"{LOOPBACK}:{http.port}"]},
                 alertmanagers=[f"{LOOPBACK}:{am_port}"],
                 rule_dir=rule_dir,
                 scrape_interval="1s",

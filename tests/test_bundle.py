@@ -417,3 +417,35 @@ def test_native_stack_renders_configs_the_servers_accept(tmp_path: Path) -> None
 
 def test_render_all_is_deterministic() -> None:
     assert render_all(Config()) == render_all(Config())
+
+
+# --- metric names: spelled in the catalogue ------------------------------------------------
+PROMQL_WORDS = {
+    "sum", "max", "min", "by", "on", "and", "or", "unless", "rate", "increase", "deriv",
+    "predict_linear", "histogram_quantile", "clamp_min", "time", "le", "ALERTS",
+}  # fmt: skip
+PROMETHEUS_OWN = {"up", "scrape_duration_seconds", "scrape_samples_scraped",
+                  "process_resident_memory_bytes", "process_cpu_seconds_total"}  # fmt: skip
+
+
+def metric_names(expr: str) -> set[str]:
+    """Series names an expression reads: label matchers, grouping and numbers removed."""
+    bare = re.sub(r"\{[^}]*\}", "", expr)
+    bare = re.sub(r"\b(by|on)\s*\([^)]*\)", "", bare)
+    bare = re.sub(r"\[[^\]]*\]", "", bare)
+    words = set(re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", bare))
+    return {w for w in words if w not in PROMQL_WORDS and not re.fullmatch(r"\d.*", w)}
+
+
+def test_rules_and_dashboards_read_only_catalogue_and_recorded_names() -> None:
+    from cachewatch import catalog
+
+    rules = [r for doc in rules_documents() for g in doc["groups"] for r in g["rules"]]
+    recorded = {r["record"] for r in rules if "record" in r}
+    known = set(catalog.BY_NAME) | recorded | PROMETHEUS_OWN
+    known |= {f"{s.name}_bucket" for s in catalog.ALL if s.type == "histogram"}
+    exprs = [r["expr"] for r in rules]
+    exprs += [t["expr"] for d in dashboards().values() for p in d["panels"] for t in p["targets"]]
+    used = set().union(*(metric_names(e) for e in exprs))
+    assert "cache_gets_total" in used and "redis_up" in used
+    assert used <= known, f"names not in the catalogue: {sorted(used - known)}"
