@@ -466,6 +466,23 @@ class Config:
         parse_bool, metavar="BOOL",
     )  # fmt: skip
 
+    # --- tracing (the OTEL_* variables choose exporter, endpoint, sampler; see docs/tracing.md)
+    tracing_record_keys: bool = setting(
+        "tracing.record-keys", False,
+        "Add a SHA-256 hash of each cache key to spans (keys themselves are never recorded).",
+        parse_bool, env="CACHEWATCH_TRACING_RECORD_KEYS", metavar="BOOL",
+    )  # fmt: skip
+    otel_metrics_bridge: bool = setting(
+        "otel-metrics.bridge", False,
+        "Serve metrics recorded through the OpenTelemetry metrics API on /metrics as well.",
+        parse_bool, metavar="BOOL",
+    )  # fmt: skip
+    otel_metrics_scope_labels: bool = setting(
+        "otel-metrics.scope-labels", False,
+        "Keep the otel_scope_* labels on bridged OpenTelemetry metrics.",
+        parse_bool, metavar="BOOL",
+    )  # fmt: skip
+
     # --- bundle: generated rules and dashboards, Alertmanager client -------------------------
     grafana_url: str = setting(
         "bundle.grafana-url", "http://localhost:3000",
