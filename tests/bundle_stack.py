@@ -22,7 +22,7 @@ import redis as redis_client
 import requests
 from cachetools import TTLCache
 
-from cachewatch import CacheRegistry, Exporter, instrument
+from cachewatch import CacheRegistry, Exporter, instrument, telemetry
 from cachewatch.bundle import localize
 from cachewatch.config import load_config
 from cachewatch.runner import assemble
@@ -30,6 +30,7 @@ from cachewatch.server import make_wsgi_app, serve
 from cachewatch.sources.local import LocalSource
 from cachewatch.sources.redis import RedisSettings, RedisSource
 
+from .otlp_receiver import OtlpReceiver, otlp_receiver
 from .receivers import Inbox, smtp_server, webhook_server
 from .servers import LOOPBACK, ManagedProcess, RedisServer, free_port, require_binary
 
@@ -108,6 +109,7 @@ class Stack:
     webhooks: Inbox
     mails: Inbox
     workdir: Path
+    traces: OtlpReceiver
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         answer = requests.get(
@@ -175,6 +177,18 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
         for i in range(50):
             client.set(f"session:{i}", "v" * 100, ex=3600 if i % 2 else None)
         client.close()
+
+        # Tracing on (a tenth of the operations), so latency exemplars carry trace ids.
+        traces = stack.enter_context(otlp_receiver())
+        env = {
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": traces.endpoint,
+            "OTEL_SERVICE_NAME": "bundle-e2e",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+            "OTEL_TRACES_SAMPLER": "traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        }
+        assert telemetry.setup_tracing(env, set_global=False) is not None
+        stack.callback(telemetry.shutdown_tracing)
 
         # The standalone exporter's Redis source and in-process caches, in one exporter.
         config = load_config(
@@ -261,4 +275,6 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
         prometheus_url = f"http://{LOOPBACK}:{prom_port}"
         _ready(f"{prometheus_url}/-/ready")
         _ready(f"{alertmanager_url}/-/ready")
-        yield Stack(prometheus_url, alertmanager_url, http.port, workload, webhooks, mails, workdir)
+        yield Stack(
+            prometheus_url, alertmanager_url, http.port, workload, webhooks, mails, workdir, traces
+        )

@@ -194,3 +194,64 @@ def test_generated_dashboards_are_the_committed_ones() -> None:
         "redis-server.json",
         "cachewatch.json",
     }
+
+
+def test_latency_exemplars_lead_to_received_traces(stack: Stack) -> None:
+    """Grafana links an exemplar's trace_id to Jaeger: the id must be a trace that was sent."""
+    bucket = f'cachewatch_cache_operation_duration_seconds_bucket{{cache="{TARGET_CACHE}"}}'
+
+    def exemplar_ids() -> set[str]:
+        end = time.time()
+        answer = requests.get(
+            f"{stack.prometheus}/api/v1/query_exemplars",
+            params={"query": bucket, "start": end - 120, "end": end},
+            timeout=10,
+        ).json()
+        assert answer["status"] == "success", answer
+        return {
+            e["labels"]["trace_id"]
+            for series in answer["data"]
+            for e in series["exemplars"]
+            if "trace_id" in e["labels"]
+        }
+
+    ids = stack.wait_until(exemplar_ids, 30, "exemplars with trace ids in Prometheus")
+    sent = stack.wait_until(
+        lambda: ids & {span.trace_id for span in stack.traces.received()},
+        30,
+        "an exemplar's trace among the spans the OTLP receiver got",
+    )
+    assert all(re.fullmatch(r"[0-9a-f]{32}", trace_id) for trace_id in sent)
+
+
+def test_exporter_thresholds_agree_with_the_committed_rules(stack: Stack) -> None:
+    """One source of truth: what the exporter publishes is what the rules evaluate."""
+    import yaml
+
+    from cachewatch.analysis.definitions import alert_definitions
+    from cachewatch.bundle.promql import fmt_number
+    from cachewatch.config import Config
+
+    published = {
+        (s["metric"]["alertname"], s["metric"]["severity"]): float(s["value"][1])
+        for s in stack.query("cachewatch_alert_threshold")
+    }
+    document = yaml.safe_load((ROOT / "prometheus/rules/cachewatch-alerts.yml").read_text())
+    rules = document["groups"][0]["rules"]
+    checked = 0
+    for definition in alert_definitions(Config()):
+        if not definition.per_cache:
+            continue
+        for threshold in definition.thresholds:
+            key = (definition.name, threshold.severity)
+            assert published.get(key) == pytest.approx(threshold.value), key
+            exprs = [
+                r["expr"]
+                for r in rules
+                if r["alert"] == definition.name
+                and r["labels"]["severity"] == threshold.severity
+                and "escalated" not in r["labels"]
+            ]
+            assert any(f" {fmt_number(threshold.value)}" in e for e in exprs), (key, exprs)
+            checked += 1
+    assert checked >= 10

@@ -99,4 +99,7 @@ class Vocabulary:
 
 
 def vocabulary(config: Config) -> Vocabulary:
-    return Vocabulary(fmt_duration(config.alert_rate_window))
+    """The names and expressions for ``config``'s rate window (as the exporter uses it)."""
+    from ..analysis.definitions import rate_window_seconds
+
+    return Vocabulary(fmt_duration(rate_window_seconds(config)))
