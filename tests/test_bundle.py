@@ -349,7 +349,9 @@ def test_grafana_provisioning_links_exemplars_to_jaeger() -> None:
     providers = yaml.safe_load(
         (ROOT / "grafana/provisioning/dashboards/cachewatch.yml").read_text()
     )
-    assert providers["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    path = providers["providers"][0]["options"]["path"]
+    grafana = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["grafana"]
+    assert f"./grafana/dashboards:{path}:ro" in grafana["volumes"]
 
 
 # --- docker-compose ------------------------------------------------------------------------
