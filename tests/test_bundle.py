@@ -305,6 +305,14 @@ def test_generate_refuses_a_rate_window_too_short_for_rules(
     assert not any(tmp_path.iterdir())
 
 
+def test_alerts_commands_reject_a_bad_alertmanager_url(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["alerts", "list", "--alertmanager.url", "alertmanager:9093"]) == 2
+    assert capsys.readouterr().err == (
+        "cachewatch: error: --alertmanager.url: invalid URL 'alertmanager:9093' "
+        "(use e.g. http://localhost:9093)\n"
+    )
+
+
 def test_alerts_ack_rejects_a_bad_duration_with_usage_status(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -27,9 +27,18 @@ class AlertmanagerClient:
         target = f"{self.url.rstrip('/')}/api/v2{path}"
         try:
             response = requests.request(method, target, timeout=self.timeout, **kwargs)
+        except requests.Timeout:
+            raise UserFacingError(
+                f"Alertmanager at {self.url} is unreachable (no answer within {self.timeout:g}s)"
+            ) from None
+        except requests.ConnectionError:
+            raise UserFacingError(
+                f"Alertmanager at {self.url} is unreachable (connection failed)"
+            ) from None
         except requests.RequestException as exc:
-            reason = type(exc).__name__
-            raise UserFacingError(f"Alertmanager at {self.url} is unreachable ({reason})") from None
+            raise UserFacingError(
+                f"Alertmanager at {self.url} is unreachable ({type(exc).__name__})"
+            ) from None
         if response.status_code >= 400:
             detail = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
             raise UserFacingError(

@@ -179,6 +179,14 @@ def parse_census_samples(text: str) -> int:
     return value
 
 
+def parse_http_url(text: str) -> str:
+    """An http(s) base URL such as ``http://alertmanager:9093``."""
+    value = text.strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        raise ValueError(f"invalid URL {text!r} (use e.g. http://localhost:9093)")
+    return value
+
+
 # --- declarations ------------------------------------------------------------------------------
 ALL_COMMANDS = frozenset({"serve", "demo"})
 THRESHOLD_COMMANDS = ("serve", "demo", "generate")
@@ -487,7 +495,7 @@ class Config:
     grafana_url: str = setting(
         "bundle.grafana-url", "http://localhost:3000",
         "Grafana base URL that the generated alerts' dashboard_url annotations link to.",
-        commands=("generate",), metavar="URL",
+        parse_http_url, commands=("generate",), metavar="URL",
     )  # fmt: skip
     runbook_url: str = setting(
         "bundle.runbook-url",
@@ -498,7 +506,7 @@ class Config:
     alertmanager_url: str = setting(
         "alertmanager.url", "http://localhost:9093",
         "Alertmanager base URL for the alerts commands (list, silences, ack).",
-        commands=("alerts",), metavar="URL",
+        parse_http_url, commands=("alerts",), metavar="URL",
     )  # fmt: skip
 
 
