@@ -7,7 +7,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -185,17 +184,6 @@ def _substitutions(expr: str, variables: dict[str, list[str]]) -> list[str]:
     return [expr.replace(f"${var}", value) for value in variables[var]]
 
 
-def test_generated_dashboards_are_the_committed_ones() -> None:
-    # The queries above are the committed dashboards' queries: they must be current.
-    names = {p.name for p in Path(ROOT / "grafana/dashboards").glob("*.json")}
-    assert names == {
-        "cache-overview.json",
-        "cache-detail.json",
-        "redis-server.json",
-        "cachewatch.json",
-    }
-
-
 def test_latency_exemplars_lead_to_received_traces(stack: Stack) -> None:
     """Grafana links an exemplar's trace_id to Jaeger: the id must be a trace that was sent."""
     bucket = f'cachewatch_cache_operation_duration_seconds_bucket{{cache="{TARGET_CACHE}"}}'
@@ -234,7 +222,9 @@ def test_exporter_thresholds_agree_with_the_committed_rules(stack: Stack) -> Non
 
     published = {
         (s["metric"]["alertname"], s["metric"]["severity"]): float(s["value"][1])
-        for s in stack.query("cachewatch_alert_threshold")
+        for s in stack.wait_until(
+            lambda: stack.query("cachewatch_alert_threshold"), 30, "thresholds scraped"
+        )
     }
     document = yaml.safe_load((ROOT / "prometheus/rules/cachewatch-alerts.yml").read_text())
     rules = document["groups"][0]["rules"]
