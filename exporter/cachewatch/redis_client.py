@@ -342,33 +342,54 @@ def _queued(pipe: Any) -> list[Sequence[Any]]:
 
 
 # --- hooking a client -------------------------------------------------------------------------
-def _hook_sync(client: Any, watcher: RedisWatcher) -> None:
-    raw_execute = type(client).execute_command.__get__(client)
-    raw_pipeline = type(client).pipeline.__get__(client)
+def _timed_command(raw: Callable[..., Any], watcher: RedisWatcher) -> Callable[..., Any]:
+    """``raw`` (a client's or pipeline's immediate command) with counts, latency and a span."""
 
-    def execute_command(*args: Any, **options: Any) -> Any:
+    def call(*args: Any, **options: Any) -> Any:
         command, span = watcher.begin(args)
         start = perf_counter()
         try:
-            result = raw_execute(*args, **options)
+            result = raw(*args, **options)
         except Exception as exc:
             watcher.finish(command, span, args, perf_counter() - start, error=exc)
             raise
         watcher.finish(command, span, args, perf_counter() - start, result)
         return result
 
+    return call
+
+
+def _timed_command_async(raw: Callable[..., Any], watcher: RedisWatcher) -> Callable[..., Any]:
+    """The asyncio twin of ``_timed_command``."""
+
+    async def call(*args: Any, **options: Any) -> Any:
+        command, span = watcher.begin(args)
+        start = perf_counter()
+        try:
+            result = await raw(*args, **options)
+        except Exception as exc:
+            watcher.finish(command, span, args, perf_counter() - start, error=exc)
+            raise
+        watcher.finish(command, span, args, perf_counter() - start, result)
+        return result
+
+    return call
+
+
+def _hook_sync(client: Any, watcher: RedisWatcher) -> None:
+    raw_pipeline = type(client).pipeline.__get__(client)
+
     def pipeline(*args: Any, **kwargs: Any) -> Any:
         pipe = raw_pipeline(*args, **kwargs)
         _hook_sync_pipeline(pipe, watcher)
         return pipe
 
-    client.execute_command = execute_command
+    client.execute_command = _timed_command(type(client).execute_command.__get__(client), watcher)
     client.pipeline = pipeline
 
 
 def _hook_sync_pipeline(pipe: Any, watcher: RedisWatcher) -> None:
     raw_execute = pipe.execute
-    raw_immediate = pipe.immediate_execute_command
 
     def execute(*args: Any, **kwargs: Any) -> Any:
         stack = _queued(pipe)
@@ -382,48 +403,26 @@ def _hook_sync_pipeline(pipe: Any, watcher: RedisWatcher) -> None:
         watcher.finish_pipeline(commands, stack, span, perf_counter() - start, results)
         return results
 
-    def immediate_execute_command(*args: Any, **options: Any) -> Any:
-        command, span = watcher.begin(args)
-        start = perf_counter()
-        try:
-            result = raw_immediate(*args, **options)
-        except Exception as exc:
-            watcher.finish(command, span, args, perf_counter() - start, error=exc)
-            raise
-        watcher.finish(command, span, args, perf_counter() - start, result)
-        return result
-
     pipe.execute = execute
-    pipe.immediate_execute_command = immediate_execute_command
+    pipe.immediate_execute_command = _timed_command(pipe.immediate_execute_command, watcher)
 
 
 def _hook_async(client: Any, watcher: RedisWatcher) -> None:
-    raw_execute = type(client).execute_command.__get__(client)
     raw_pipeline = type(client).pipeline.__get__(client)
-
-    async def execute_command(*args: Any, **options: Any) -> Any:
-        command, span = watcher.begin(args)
-        start = perf_counter()
-        try:
-            result = await raw_execute(*args, **options)
-        except Exception as exc:
-            watcher.finish(command, span, args, perf_counter() - start, error=exc)
-            raise
-        watcher.finish(command, span, args, perf_counter() - start, result)
-        return result
 
     def pipeline(*args: Any, **kwargs: Any) -> Any:
         pipe = raw_pipeline(*args, **kwargs)
         _hook_async_pipeline(pipe, watcher)
         return pipe
 
-    client.execute_command = execute_command
+    client.execute_command = _timed_command_async(
+        type(client).execute_command.__get__(client), watcher
+    )
     client.pipeline = pipeline
 
 
 def _hook_async_pipeline(pipe: Any, watcher: RedisWatcher) -> None:
     raw_execute = pipe.execute
-    raw_immediate = pipe.immediate_execute_command
 
     async def execute(*args: Any, **kwargs: Any) -> Any:
         stack = _queued(pipe)
@@ -437,19 +436,8 @@ def _hook_async_pipeline(pipe: Any, watcher: RedisWatcher) -> None:
         watcher.finish_pipeline(commands, stack, span, perf_counter() - start, results)
         return results
 
-    async def immediate_execute_command(*args: Any, **options: Any) -> Any:
-        command, span = watcher.begin(args)
-        start = perf_counter()
-        try:
-            result = await raw_immediate(*args, **options)
-        except Exception as exc:
-            watcher.finish(command, span, args, perf_counter() - start, error=exc)
-            raise
-        watcher.finish(command, span, args, perf_counter() - start, result)
-        return result
-
     pipe.execute = execute
-    pipe.immediate_execute_command = immediate_execute_command
+    pipe.immediate_execute_command = _timed_command_async(pipe.immediate_execute_command, watcher)
 
 
 def instrument_redis(
