@@ -14,6 +14,7 @@ from typing import Any
 import requests
 
 from .errors import UserFacingError
+from .secret import mask_url_passwords
 
 TIMEOUT_SECONDS = 5.0
 
@@ -23,42 +24,58 @@ class AlertmanagerClient:
     url: str
     timeout: float = TIMEOUT_SECONDS
 
+    @property
+    def shown(self) -> str:
+        """The URL as messages show it: a password in it is masked."""
+        return mask_url_passwords(self.url)
+
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         target = f"{self.url.rstrip('/')}/api/v2{path}"
         try:
             response = requests.request(method, target, timeout=self.timeout, **kwargs)
         except requests.Timeout:
             raise UserFacingError(
-                f"Alertmanager at {self.url} is unreachable (no answer within {self.timeout:g}s)"
+                f"Alertmanager at {self.shown} is unreachable (no answer within {self.timeout:g}s)"
             ) from None
         except requests.ConnectionError:
             raise UserFacingError(
-                f"Alertmanager at {self.url} is unreachable (connection failed)"
+                f"Alertmanager at {self.shown} is unreachable (connection failed)"
             ) from None
         except requests.RequestException as exc:
             raise UserFacingError(
-                f"Alertmanager at {self.url} is unreachable ({type(exc).__name__})"
+                f"Alertmanager at {self.shown} is unreachable ({type(exc).__name__})"
             ) from None
         if response.status_code >= 400:
             detail = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
             raise UserFacingError(
-                f"Alertmanager at {self.url} answered {response.status_code} to {method} "
+                f"Alertmanager at {self.shown} answered {response.status_code} to {method} "
                 f"{path}: {detail}"
             )
         try:
             return response.json()
         except ValueError:
-            raise UserFacingError(f"{target} did not answer JSON: is it Alertmanager?") from None
+            raise UserFacingError(
+                f"{mask_url_passwords(target)} did not answer JSON: is it Alertmanager?"
+            ) from None
+
+    def _list(self, path: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """A JSON list of objects, as Alertmanager answers; anything else is a clear error
+        (not a traceback), and odd entries inside the list are skipped."""
+        found = self._call("GET", path, **kwargs)
+        if not isinstance(found, list):
+            raise UserFacingError(
+                f"Alertmanager at {self.shown} answered {path} with something other than a list: "
+                "is it Alertmanager?"
+            )
+        return [item for item in found if isinstance(item, dict)]
 
     def alerts(self, active_only: bool = True) -> list[dict[str, Any]]:
         params = {"active": "true", "silenced": str(not active_only).lower(),
                   "inhibited": str(not active_only).lower()}  # fmt: skip
-        found: list[dict[str, Any]] = self._call("GET", "/alerts", params=params)
-        return found
+        return self._list("/alerts", params=params)
 
     def silences(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self._call("GET", "/silences")
-        return found
+        return self._list("/silences")
 
     def silence(
         self,
@@ -82,7 +99,11 @@ class AlertmanagerClient:
             "comment": comment,
         }
         answer = self._call("POST", "/silences", json=body)
-        return str(answer.get("silenceID", ""))
+        if not isinstance(answer, dict) or not answer.get("silenceID"):
+            raise UserFacingError(
+                f"Alertmanager at {self.shown} did not confirm the silence: is it Alertmanager?"
+            )
+        return str(answer["silenceID"])
 
 
 def _user() -> str:
@@ -92,12 +113,16 @@ def _user() -> str:
         return "cachewatch"
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def format_alert(alert: dict[str, Any]) -> str:
-    labels = alert.get("labels", {})
-    state = alert.get("status", {}).get("state", "?")
+    labels = _mapping(alert.get("labels"))
+    state = _mapping(alert.get("status")).get("state", "?")
     where = f" cache={labels['cache']}" if "cache" in labels else ""
     extra = "".join(f" {k}={labels[k]}" for k in ("source", "operation", "instance") if k in labels)
-    summary = alert.get("annotations", {}).get("summary", "")
+    summary = _mapping(alert.get("annotations")).get("summary", "")
     return (
         f"{labels.get('alertname', '?')} severity={labels.get('severity', '?')}{where}{extra} "
         f"state={state} since={alert.get('startsAt', '?')}  {summary}"
@@ -105,12 +130,14 @@ def format_alert(alert: dict[str, Any]) -> str:
 
 
 def format_silence(silence: dict[str, Any]) -> str:
+    found = silence.get("matchers")
     matchers = ",".join(
-        f"{m['name']}{'=' if m.get('isEqual', True) else '!='}{'~' if m.get('isRegex') else ''}"
-        f"{m['value']}"
-        for m in silence.get("matchers", [])
+        f"{m.get('name', '?')}{'=' if m.get('isEqual', True) else '!='}"
+        f"{'~' if m.get('isRegex') else ''}{m.get('value', '?')}"
+        for m in (found if isinstance(found, list) else [])
+        if isinstance(m, dict)
     )
-    state = silence.get("status", {}).get("state", "?")
+    state = _mapping(silence.get("status")).get("state", "?")
     return (
         f"{silence.get('id', '?')} {state} {{{matchers}}} until={silence.get('endsAt', '?')} "
         f"by={silence.get('createdBy', '?')} comment={silence.get('comment', '')!r}"

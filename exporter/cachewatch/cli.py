@@ -153,12 +153,12 @@ def _run_alerts(config: Config, args: argparse.Namespace) -> int:
         alerts = client.alerts(active_only=False)
         for alert in alerts:
             print(format_alert(alert))
-        print(f"{len(alerts)} alert(s) at {config.alertmanager_url}", file=sys.stderr)
+        print(f"{len(alerts)} alert(s) at {client.shown}", file=sys.stderr)
     elif args.alerts_command == "silences":
         silences = client.silences()
         for silence in silences:
             print(format_silence(silence))
-        print(f"{len(silences)} silence(s) at {config.alertmanager_url}", file=sys.stderr)
+        print(f"{len(silences)} silence(s) at {client.shown}", file=sys.stderr)
     else:
         try:
             seconds = parse_positive_duration(args.duration)

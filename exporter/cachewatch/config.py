@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from .redisurl import CachePrefix, RedisAddress, parse_cache_prefix, parse_redis_address
-from .secret import Secret
+from .secret import Secret, mask_url_passwords
 
 ENV_PREFIX = "CACHEWATCH_"
 DEFAULT_PORT = 10287
@@ -183,7 +183,8 @@ def parse_http_url(text: str) -> str:
     """An http(s) base URL such as ``http://alertmanager:9093``."""
     value = text.strip().rstrip("/")
     if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
-        raise ValueError(f"invalid URL {text!r} (use e.g. http://localhost:9093)")
+        shown = mask_url_passwords(text)
+        raise ValueError(f"invalid URL {shown!r} (use e.g. http://localhost:9093)")
     return value
 
 
@@ -751,5 +752,7 @@ def describe(config: Config) -> dict[str, Any]:
             value = meta.show(value)
         elif value is not None and not isinstance(value, (int, float, str, bool)):
             value = str(value)
+        if isinstance(value, str):
+            value = mask_url_passwords(value)  # e.g. http://user:password@alertmanager:9093
         shown[meta.key] = value
     return shown
