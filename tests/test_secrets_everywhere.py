@@ -2,7 +2,9 @@
 (environment, URL, password file, probe target file), the basic-auth password of its own
 web configuration, and any other setting declared secret. None may appear anywhere: not in
 /metrics, /health, /report, /alerts, /probe, the landing page, 401 and 404 bodies, logs at
-debug level, error messages, --help, check-config's output or generated files."""
+debug level, error messages, --help, check-config's output, the alerts commands, or the files
+``cachewatch generate`` writes; the SMTP password of the compose env file is in every
+process's environment meanwhile."""
 
 from __future__ import annotations
 
@@ -17,21 +19,28 @@ import bcrypt
 import pytest
 import requests
 
+from cachewatch.bundle import localize
 from cachewatch.cli import COMMANDS
 from cachewatch.config import settings
 
-from .servers import ManagedProcess, RedisServer, free_port
+from .receivers import smtp_server, webhook_server
+from .servers import ManagedProcess, RedisServer, free_port, require_binary, wait_for_port
 
 REDIS_PASSWORD = "rEd1s-Pa55-9f3b71"
 WRONG_PASSWORD = "wr0ng-Pa55-0c4d22"
 WEB_PASSWORD = "w3b-Pa55-5e8a13"
+SMTP_PASSWORD = "smtp-Pa55-2b6f90"
+ALERTMANAGER_PASSWORD = "am-Pa55-8c1d44"
 OTHER_SECRETS = {
     meta.env: f"s3cret-{meta.key.replace('.', '-')}-77"
     for _, meta, _ in settings()
     if meta.secret and meta.key != "redis.password"
 }
 """Any other setting declared secret (SMTP credentials, when they exist) gets its own value."""
-SECRETS = [REDIS_PASSWORD, WRONG_PASSWORD, WEB_PASSWORD, *OTHER_SECRETS.values()]
+SECRETS = [
+    REDIS_PASSWORD, WRONG_PASSWORD, WEB_PASSWORD, SMTP_PASSWORD, ALERTMANAGER_PASSWORD,
+    *OTHER_SECRETS.values(),
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -45,7 +54,9 @@ def cachewatch(*args: str) -> list[str]:
 
 
 def env(**extra: str) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", **OTHER_SECRETS, **extra}
+    """The environment of every run: the SMTP password of the compose env file is there too,
+    as it would be in a container started from that file."""
+    return {"PATH": "/usr/bin:/bin", "SMTP_PASSWORD": SMTP_PASSWORD, **OTHER_SECRETS, **extra}
 
 
 def write_configs(workdir: Path, redis_port: int) -> tuple[Path, Path]:
@@ -102,8 +113,6 @@ def test_no_output_shows_any_password(workdir: Path) -> None:
         env=env(CACHEWATCH_REDIS_PASSWORD=REDIS_PASSWORD),
     )
     try:
-        from .servers import wait_for_port
-
         wait_for_port(port, timeout=30)
         time.sleep(0.5)  # a few samples for /report and /alerts
         healthy = collect_http(port)
@@ -140,6 +149,11 @@ def test_no_output_shows_any_password(workdir: Path) -> None:
         cachewatch("serve", "--probe.config.file", str(probe), "--redis.password", "x",
                    "--redis.password-file", str(workdir / "redis.password")),
         cachewatch("report", "--url", f"http://prometheus:{WEB_PASSWORD}@127.0.0.1:1/"),
+        cachewatch("alerts", "list", "--alertmanager.url",
+                   f"http://admin:{ALERTMANAGER_PASSWORD}@127.0.0.1:1"),
+        cachewatch("alerts", "silences", "--alertmanager.url",
+                   f"http://admin:{ALERTMANAGER_PASSWORD}@not a host"),
+        cachewatch("generate", "--output", str(workdir / "generated")),
     ]  # fmt: skip
     for run in runs:
         done = subprocess.run(
@@ -148,8 +162,64 @@ def test_no_output_shows_any_password(workdir: Path) -> None:
         )  # fmt: skip
         outputs += [done.stdout, done.stderr]
     assert "<secret>" in "\n".join(outputs), "check-config showed the masked password"
+    generated = [p for p in (workdir / "generated").rglob("*") if p.is_file()]
+    assert len(generated) >= 5, "generate wrote the rules and dashboards"
+    outputs += [p.read_text(errors="replace") for p in generated]
 
     everything = "\n".join(outputs)
     assert len(everything) > 20_000  # real output was searched
     for secret in SECRETS:
         assert secret not in everything, f"a password leaked: {secret[:6]}..."
+
+
+def test_alerts_commands_against_a_real_alertmanager_with_an_smtp_password(
+    workdir: Path,
+) -> None:
+    """The bundled Alertmanager configuration, run for real with its SMTP password in a
+    file and a real SMTP server as smarthost: the alerts commands work, and neither their
+    output nor Alertmanager's own answers to them carry the SMTP password."""
+    root = Path(__file__).resolve().parent.parent
+    outputs: list[str] = []
+    with smtp_server() as (smtp_port, _), webhook_server() as (webhook_port, _):
+        password = workdir / "smtp_password"
+        password.write_text(SMTP_PASSWORD)
+        am_dir = workdir / "alertmanager"
+        am_port = free_port()
+        config = localize.dump(
+            localize.alertmanager_config(
+                root,
+                smtp=f"127.0.0.1:{smtp_port}",
+                webhook_url=f"http://127.0.0.1:{webhook_port}/alertmanager",
+                password_file=password,
+            ),
+            am_dir / "alertmanager.yml",
+        )
+        url = f"http://127.0.0.1:{am_port}"
+        alertmanager = ManagedProcess(
+            [require_binary("prometheus-alertmanager"), f"--config.file={config}",
+             f"--storage.path={am_dir / 'data'}", f"--web.listen-address=127.0.0.1:{am_port}",
+             "--cluster.listen-address=", f"--web.external-url={url}"],
+            am_port, am_dir,
+        ).start(timeout=20)  # fmt: skip
+        try:
+            for action in (
+                ["ack", "CacheHitRatioLow", "--cache", "sessions", "--comment", "looking"],
+                ["silences"],
+                ["list"],
+            ):
+                done = subprocess.run(
+                    cachewatch("alerts", *action, "--alertmanager.url", url),
+                    capture_output=True, text=True, timeout=60, env=env(),
+                )  # fmt: skip
+                assert done.returncode == 0, done.stderr
+                outputs += [done.stdout, done.stderr]
+            status = requests.get(f"{url}/api/v2/status", timeout=10).text
+            assert "smtp_auth_password_file" in status  # the password itself is in a file
+            outputs.append(status)
+        finally:
+            alertmanager.stop()
+        outputs.append(alertmanager.log())
+    assert "acknowledged CacheHitRatioLow cache=sessions" in outputs[0]
+    assert "CacheHitRatioLow" in outputs[2]  # the silence is listed
+    everything = "\n".join(outputs)
+    assert SMTP_PASSWORD not in everything
