@@ -22,6 +22,7 @@ from cachewatch.server import HttpServer, make_wsgi_app, serve
 from cachewatch.webconfig import load_web_config
 
 from .servers import LOOPBACK, RedisServer, free_port, redis_server, require_binary, wait_for_port
+from .test_redis_tls import tls_redis as tls_redis
 
 PASSWORD = "probe-pw-7a1c9e"
 ROOT = Path(__file__).resolve().parent.parent
@@ -222,3 +223,34 @@ def test_probe_sits_behind_basic_auth_and_refuses_before_connecting(
         stats.close()
         server.shutdown()
         prober.close()
+
+
+def test_a_tls_target_with_a_client_certificate_and_only_rediss_allowed(
+    tmp_path: Path, exporter: Exporter, tls_redis: tuple[int, Path]
+) -> None:
+    port, certificates = tls_redis
+    config = tmp_path / "probe.yml"
+    config.write_text(
+        "allowed_schemes: [rediss]\n"
+        "targets:\n"
+        "  secure:\n"
+        f"    address: rediss://127.0.0.1:{port}/0\n"
+        f"    tls_ca_file: {certificates / 'ca.crt'}\n"
+        f"    tls_cert_file: {certificates / 'client.crt'}\n"
+        f"    tls_key_file: {certificates / 'client.key'}\n"
+        "  no-client-cert:\n"
+        f"    address: rediss://127.0.0.1:{port}/0\n"
+        f"    tls_ca_file: {certificates / 'ca.crt'}\n"
+    )
+    prober = Prober(load_probe_config(str(config)))
+    exporter.add_wsgi_route("/probe", "probe", prober)
+    server = serve(make_wsgi_app(exporter), LOOPBACK, 0)
+    try:
+        base = f"http://{LOOPBACK}:{server.port}/probe?target="
+        secure = requests.get(base + "secure", timeout=10)
+        refused = requests.get(base + "no-client-cert", timeout=10)
+    finally:
+        server.shutdown()
+        prober.close()
+    assert secure.status_code == 200 and "\nredis_up 1.0" in secure.text
+    assert refused.status_code == 200 and "\nredis_up 0.0" in refused.text
