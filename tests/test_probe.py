@@ -72,6 +72,8 @@ def test_a_configured_target_is_scraped_with_its_password_from_a_file(
     assert "\nredis_up 1.0" in response.text
     assert 'cachewatch_source_up{source="redis"} 1.0' in response.text
     assert PASSWORD not in response.text
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
     # The census runs beside the scrapes: the logical cache appears within a few probes.
     deadline = time.monotonic() + 15
     while 'cache_size{cache="sessions"} 2.0' not in response.text:

@@ -78,6 +78,17 @@ def _landing(exporter: Exporter) -> bytes:
     ).encode()
 
 
+def _secured(start_response: StartResponse) -> StartResponse:
+    """``start_response`` that adds the security headers a route did not set itself."""
+
+    def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        names = {name.lower() for name, _ in headers}
+        extra = [(n, v) for n, v in SECURITY_HEADERS if n.lower() not in names]
+        return start_response(status, headers + extra, exc_info)
+
+    return start
+
+
 def _internal_error(start_response: StartResponse, what: str) -> list[bytes]:
     """A failure of ours, not of the request: 503, a generic body, and the detail in the log."""
     log.error("internal error serving %s", what, exc_info=True)
@@ -145,7 +156,7 @@ def make_wsgi_app(exporter: Exporter) -> WSGIApp:
                 start_response(status, headers + SECURITY_HEADERS)
                 body = [payload]
             elif path in exporter.wsgi_routes:
-                body = list(exporter.wsgi_routes[path][1](environ, start_response))
+                body = list(exporter.wsgi_routes[path][1](environ, _secured(start_response)))
             else:
                 code, payload = exporter.routes[path].handler(query)
                 body = _json(start_response, code, payload)
