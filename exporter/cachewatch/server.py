@@ -15,9 +15,9 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import IO, Any, cast
 from urllib.parse import parse_qsl
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
 from ._version import __version__
 from .app import Exporter
@@ -29,6 +29,7 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 MAX_QUERY_LENGTH = 4096
+KEEP_ALIVE_IDLE_SECONDS = 60.0
 SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
 
 
@@ -104,11 +105,59 @@ def make_wsgi_app(exporter: Exporter) -> WSGIApp:
     return app
 
 
+class _ServerHandler(ServerHandler):
+    http_version = "1.1"
+
+    def cleanup_headers(self) -> None:
+        super().cleanup_headers()
+        request = getattr(self, "request_handler", None)
+        if request is not None and request.close_connection:
+            self.headers["Connection"] = "close"  # type: ignore[attr-defined]
+
+
 class _QuietHandler(WSGIRequestHandler):
-    """Access logs at debug level, not on stderr for every scrape."""
+    """Access logs at debug level, not on stderr for every scrape; HTTP/1.1 keep-alive.
+
+    Prometheus keeps its scrape connections open; serving several requests per connection
+    spares a TCP handshake and a thread per scrape. Every response carries Content-Length.
+    """
+
+    protocol_version = "HTTP/1.1"
+    timeout = KEEP_ALIVE_IDLE_SECONDS
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http %s %s", self.address_string(), format % args)
+
+    def handle(self) -> None:
+        self.close_connection = True
+        self._handle_one()
+        while not self.close_connection:
+            self._handle_one()
+
+    def _handle_one(self) -> None:
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+        except OSError:  # idle timeout or reset: end of this connection
+            self.close_connection = True
+            return
+        if not self.raw_requestline:
+            self.close_connection = True
+            return
+        if len(self.raw_requestline) > 65536:
+            self.requestline = self.request_version = self.command = ""
+            self.send_error(414)
+            return
+        if not self.parse_request():  # an error was sent
+            return
+        if self.command not in ("GET", "HEAD") or self.headers.get("Content-Length"):
+            self.close_connection = True  # a body we will not read: do not reuse the stream
+        wfile = cast(IO[bytes], self.wfile)
+        handler = _ServerHandler(
+            self.rfile, wfile, self.get_stderr(), self.get_environ(), multithread=False
+        )
+        handler.request_handler = self  # type: ignore[attr-defined]  # wsgiref logs through it
+        server = cast(WSGIServer, self.server)
+        handler.run(server.get_app())  # type: ignore[arg-type]
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
