@@ -124,6 +124,7 @@ class _QuietHandler(WSGIRequestHandler):
 
     protocol_version = "HTTP/1.1"
     timeout = KEEP_ALIVE_IDLE_SECONDS
+    disable_nagle_algorithm = True  # headers and body go out in two writes: do not wait
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http %s %s", self.address_string(), format % args)
