@@ -97,12 +97,16 @@ def fill(conn: redis.Redis, prefix: str, count: int, size: int = 32) -> None:
         done += batch
 
 
-def fill_prefixes(conn: redis.Redis, total: int) -> dict[str, int]:
+def fill_prefixes(
+    conn: redis.Redis, total: int, shares: dict[str, float] | None = None
+) -> dict[str, int]:
+    """Flush, then ``total`` keys split over the prefixes (equally unless ``shares``)."""
     conn.flushall()
-    each = total // len(PREFIXES)
-    for prefix in PREFIXES.values():
-        fill(conn, prefix, each)
-    return {name: each for name in PREFIXES}
+    shares = shares or {name: 1 / len(PREFIXES) for name in PREFIXES}
+    truth = {name: round(total * share) for name, share in shares.items()}
+    for name, count in truth.items():
+        fill(conn, PREFIXES[name], count)
+    return truth
 
 
 def commandstats(conn: redis.Redis) -> dict[str, float]:
@@ -199,23 +203,26 @@ def side_by_side(url: str, conn: redis.Redis, scrapes: int, workdir: Path) -> No
                 scrape(sessions[name], port)
         latencies: dict[str, list[float]] = {name: [] for name in targets}
         last: dict[str, str] = {}
+        phase_before, phase_started = commandstats(conn), time.monotonic()
         for i in range(scrapes):
             order = list(targets) if i % 2 == 0 else list(reversed(targets))
             for name in order:
                 took, last[name] = scrape(sessions[name], targets[name][1])
                 latencies[name].append(took)
+        census_cpu_per_second = (
+            usec_delta(phase_before, commandstats(conn), only=CENSUS)
+            / (time.monotonic() - phase_started)
+            / 1000
+        )
         # Redis CPU per scrape: each exporter alone, census and traffic commands excluded.
         cpu: dict[str, float] = {}
-        census_cpu_per_second = 0.0
         n = max(50, scrapes // 3)
         for name, (_, port) in targets.items():
-            before, started = commandstats(conn), time.monotonic()
+            before = commandstats(conn)
             for _ in range(n):
                 scrape(sessions[name], port)
-            after, elapsed = commandstats(conn), time.monotonic() - started
+            after = commandstats(conn)
             cpu[name] = usec_delta(before, after, exclude=TRAFFIC | CENSUS) / n / 1000
-            if name == "cachewatch":
-                census_cpu_per_second = usec_delta(before, after, only=CENSUS) / elapsed / 1000
         rss = {name: psutil.Process(proc.pid).memory_info().rss / 2**20
                for name, (proc, _) in targets.items()}  # fmt: skip
 
@@ -240,18 +247,28 @@ def side_by_side(url: str, conn: redis.Redis, scrapes: int, workdir: Path) -> No
     )
 
 
-def census_steps(conn: redis.Redis, truth: dict[str, int], steps: int) -> tuple[float, float, Any]:
-    """Redis CPU (ms) and wall time (ms) per census step at the default budget."""
+def census_steps(
+    conn: redis.Redis, truth: dict[str, int], steps: int, checkpoints: Sequence[int] = ()
+) -> tuple[float, float, Any]:
+    """Redis CPU (ms) and wall time (ms) per census step at the default budget; prints the
+    worst estimate error at each checkpoint (number of steps)."""
     census = KeyCensus([CachePrefix(name, prefix) for name, prefix in PREFIXES.items()], seed=1)
     calls = _CensusCalls(conn)
     before = commandstats(conn)
-    started = time.perf_counter()
-    for _ in range(steps):
+    wall = 0.0
+    for step in range(1, steps + 1):
+        started = time.perf_counter()
         census.step(calls)
-    wall = (time.perf_counter() - started) / steps * 1000
+        wall += time.perf_counter() - started
+        if step in checkpoints:
+            report = census.report()
+            errors = {e.name: abs(e.size - truth[e.name]) / truth[e.name] for e in report.estimates}
+            shown = ", ".join(f"{name} {error:.1%}" for name, error in errors.items())
+            print(f"  after {step:3} steps ({report.progress:5.1%} of the key space): "
+                  f"errors {shown}")  # fmt: skip
     after = commandstats(conn)
     cpu = usec_delta(before, after, only=CENSUS) / steps / 1000
-    return cpu, wall, census.report()
+    return cpu, wall / steps * 1000, census.report()
 
 
 def count_keys_cpu(url: str, conn: redis.Redis, flag: list[str], workdir: Path,
@@ -282,7 +299,7 @@ def main() -> int:
     parser.add_argument("--keys", type=int, default=200_000)
     parser.add_argument("--scrapes", type=int, default=300)
     parser.add_argument("--census-keys", type=int, default=1_000_000)
-    parser.add_argument("--census-steps", type=int, default=50)
+    parser.add_argument("--census-steps", type=int, default=100)
     args = parser.parse_args()
     redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
     with tempfile.TemporaryDirectory(prefix="cachewatch-bench-") as tmp:
@@ -313,8 +330,11 @@ def main() -> int:
                 f"{count_keys / per_scrape:.0f}x per {SCRAPE_INTERVAL:.0f} s scrape interval "
                 f"(census every {CENSUS_INTERVAL:.0f} s) (target >= 100x)"
             )
-            truth = fill_prefixes(conn, args.census_keys)
-            cpu, wall, report = census_steps(conn, truth, args.census_steps)
+            shares = {"users": 0.40, "sessions": 0.30, "products": 0.25, "tokens": 0.05}
+            truth = fill_prefixes(conn, args.census_keys, shares)
+            print(f"{args.census_keys:,} keys, caches of 40%, 30%, 25% and 5% of the keys:")
+            checkpoints = [1, 5, 10, 25, 50, 100, 200]
+            cpu, wall, report = census_steps(conn, truth, args.census_steps, checkpoints)
             census_report(f"{args.census_keys:,} keys", cpu, wall, report, truth)
             full = args.census_keys / 2000 * CENSUS_INTERVAL
             print(f"a full pass at {args.census_keys:,} keys takes {args.census_keys // 2000} "
