@@ -54,6 +54,8 @@ class Exporter:
         self.add_route("/health", "health checks (200 healthy, 503 not)", self._health)
         self._closers: list[Callable[[], None]] = []
         self._closed = threading.Event()
+        self.analysis: Any = None
+        """The attached ``analysis.attach.Analysis`` (trends, alerts, report), if any."""
 
     def add_route(self, path: str, description: str, handler: JsonHandler) -> None:
         """Serve ``handler``'s JSON at ``path`` (analysis adds /report and /alerts this way)."""
@@ -88,6 +90,11 @@ def embedded_exporter() -> Exporter:
     global _embedded
     with _embedded_lock:
         if _embedded is None:
+            from .config import load_config
+            from .runner import assemble
+
             registry = default_registry()
-            _embedded = Exporter([LocalSource(registry)], cache_registry=registry)
+            exporter = Exporter([LocalSource(registry)], cache_registry=registry)
+            # Settings from the environment (CACHEWATCH_SAMPLE_INTERVAL, CACHE_* thresholds).
+            _embedded = assemble(load_config("serve", {}), exporter)
         return _embedded

@@ -150,6 +150,37 @@ MEMORY_FULL = _g(
     "seconds",
 )
 
+CLEANUPS_PER_HOUR = _g(
+    "cachewatch_cache_cleanups_per_hour",
+    "Cleanup runs per hour over the trend window.",
+    ("cache",),
+)
+HOST_MEMORY_TOTAL = _g(
+    "cachewatch_host_memory_total_bytes", "Physical memory of the host.", (), "bytes"
+)
+HOST_MEMORY_AVAILABLE = _g(
+    "cachewatch_host_memory_available_bytes",
+    "Memory of the host available to new allocations without swapping.",
+    (),
+    "bytes",
+)
+PROCESS_MEMORY = _g(
+    "cachewatch_process_memory_rss_bytes", "Resident memory of the exporting process.", (),
+    "bytes",
+)  # fmt: skip
+CACHES_MEMORY_SHARE = _g(
+    "cachewatch_caches_memory_share_ratio",
+    'Share of memory held by the watched caches: scope="process" is the in-process caches '
+    'against this process\'s resident memory, scope="host" every cache against host memory.',
+    ("scope",),
+)
+LAST_SAMPLE = _g(
+    "cachewatch_analysis_last_sample_timestamp_seconds",
+    "Unix time of the analysis's last sample of the caches.",
+    (),
+    "seconds",
+)
+
 # --- analysis: alerts and health -------------------------------------------------------------
 ALERT_ACTIVE = _g(
     "cachewatch_alert_active",

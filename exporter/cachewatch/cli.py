@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from ._version import __version__
-from .config import Config, ConfigError, describe, load_config, settings_for
+from .config import DEFAULT_PORT, Config, ConfigError, describe, load_config, settings_for
 from .errors import UserFacingError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -35,17 +36,9 @@ class Command:
     takes_settings: bool = True
 
 
-def _format_default(value: Any) -> str:
-    if value is None or value == () or value == "":
-        return "none"
-    if isinstance(value, tuple):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
 def _add_settings(parser: argparse.ArgumentParser, command: str) -> None:
     for name, meta, default in settings_for(command):
-        text = f"{meta.help} (default: {_format_default(default)}; env {meta.env})"
+        text = f"{meta.help} (default: {meta.show(default)}; env {meta.env})"
         if meta.secret:
             text = f"{meta.help} (env {meta.env})"
         if meta.multiple:
@@ -79,12 +72,35 @@ def _run_check_config(_config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("CACHEWATCH_URL", f"http://localhost:{DEFAULT_PORT}"),
+        help=f"base URL of a running cachewatch (default: http://localhost:{DEFAULT_PORT}; "
+        "env CACHEWATCH_URL)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _run_report(_config: Config, args: argparse.Namespace) -> int:
+    from .analysis.render import run_report
+
+    return run_report(args.url, args.json)
+
+
 COMMANDS: dict[str, Command] = {
     "serve": Command(
         "serve", "watch a Redis server: server stats and logical caches by key prefix", _run_serve
     ),
     "demo": Command(
         "demo", "run the demo: four in-process caches under a synthetic workload", _run_demo
+    ),
+    "report": Command(
+        "report",
+        "print a running cachewatch's per-cache report with recommendations",
+        _run_report,
+        _report_arguments,
+        takes_settings=False,
     ),
     "check-config": Command(
         "check-config",

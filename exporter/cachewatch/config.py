@@ -53,6 +53,24 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def format_duration(seconds: float) -> str:
+    """The shortest Prometheus-style spelling of a duration (``1800`` -> ``30m``)."""
+    if seconds == 0:
+        return "0s"
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    parts = []
+    remaining = seconds
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if remaining >= size:
+            count = int(remaining // size)
+            parts.append(f"{count}{unit}")
+            remaining -= count * size
+    if remaining or not parts:
+        parts.append(f"{remaining:g}s")
+    return "".join(parts)
+
+
 def parse_positive_duration(text: str) -> float:
     seconds = parse_duration(text)
     if seconds <= 0:
@@ -178,6 +196,18 @@ class Setting:
     multiple: bool = False
     secret: bool = False
     metavar: str = "VALUE"
+
+    def show(self, value: Any) -> str:
+        """A value as the user would write it (durations as ``30m``, lists comma-separated)."""
+        if self.secret and value:
+            return "<secret>"
+        if value is None or value == () or value == "":
+            return "none"
+        if isinstance(value, tuple):
+            return ",".join(str(v) for v in value)
+        if self.parse in (parse_duration, parse_positive_duration):
+            return format_duration(float(value))
+        return str(value)
 
     @property
     def flag(self) -> str:
@@ -417,6 +447,21 @@ class Config:
         parse_census_samples, commands=("serve",), metavar="N",
     )  # fmt: skip
 
+    # --- analysis: windows of the alert signals ------------------------------------------------
+    alert_rate_window: float = setting(
+        "alerts.rate-window", 300.0,
+        "Window of the rates the alerts read (hit, error and eviction ratios, p99 latency, "
+        "request rate).",
+        parse_positive_duration, env="CACHE_ALERT_RATE_WINDOW", commands=THRESHOLD_COMMANDS,
+        metavar="DURATION",
+    )  # fmt: skip
+    health_fail_on_critical: bool = setting(
+        "health.fail-on-critical", True,
+        "Whether a cache in the critical alert state makes /health answer 503 (turn off "
+        "when /health is a liveness probe that would restart the application).",
+        parse_bool, metavar="BOOL",
+    )  # fmt: skip
+
 
 def settings() -> list[tuple[str, Setting, Any]]:
     """(field name, setting, default) for every declared setting, in declaration order."""
@@ -614,6 +659,8 @@ def describe(config: Config) -> dict[str, Any]:
             value = "<secret>"
         elif isinstance(value, tuple):
             value = [str(v) for v in value]
+        elif meta.parse in (parse_duration, parse_positive_duration):
+            value = meta.show(value)
         elif value is not None and not isinstance(value, (int, float, str, bool)):
             value = str(value)
         shown[meta.key] = value

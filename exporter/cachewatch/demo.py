@@ -99,10 +99,10 @@ class DemoWorkload:
         self.file_recorder = cache_metrics("file_cache", registry=registry)
         self._file_written: dict[str, float] = {}
         self.project_lookup = watch_lru(
-            functools.lru_cache(maxsize=256)(self._load_project), "project_cache", registry=registry
+            functools.lru_cache(maxsize=512)(self._load_project), "project_cache", registry=registry
         )
-        self._zipf_small = Zipf(2000)
-        self._zipf_large = Zipf(60000)
+        self._zipf_small = Zipf(1000, s=1.2)
+        self._zipf_large = Zipf(50000, s=0.8)
         self._zipf_projects = Zipf(400)
         self.operations = 0
         self._last_cleanup = time.monotonic()
@@ -112,8 +112,10 @@ class DemoWorkload:
         return {"id": project_id, "name": f"project-{project_id}", "members": list(range(8))}
 
     def _key(self, phase: str) -> int:
-        zipf = self._zipf_large if phase == "cold" else self._zipf_small
-        return zipf.sample(self.rng)
+        """Steady: a small, skewed key space. Cold: a wide, flat one that shares no keys."""
+        if phase == "cold":
+            return 1_000_000 + self._zipf_large.sample(self.rng)
+        return self._zipf_small.sample(self.rng)
 
     def _embedding(self, phase: str) -> None:
         key = f"emb:{self._key(phase)}"

@@ -336,8 +336,9 @@ def watch_lru(func: F, name: str, *, registry: CacheRegistry | None = None) -> F
     """Publish a ``functools.lru_cache``/``functools.cache`` function's statistics as ``name``.
 
     Everything is read from ``cache_info()`` at collection time, so calls cost nothing
-    extra. Evictions are derived (misses that did not stay as entries) and so assume the
-    function did not raise. Returns ``func`` unchanged, so it works as a decorator helper.
+    extra. Puts and evictions are derived (every miss stores its result; misses that did not
+    stay as entries were evicted), which assumes the function did not raise. Returns
+    ``func`` unchanged, so it works as a decorator helper.
     """
     if not callable(getattr(func, "cache_info", None)):
         raise TypeError("watch_lru() needs a function wrapped by functools.lru_cache or cache")
@@ -351,6 +352,7 @@ def watch_lru(func: F, name: str, *, registry: CacheRegistry | None = None) -> F
             max_entries=info.maxsize,
             hits=info.hits,
             misses=info.misses,
+            puts=info.misses,
             evictions=evictions,
         )
 

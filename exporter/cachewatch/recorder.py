@@ -111,6 +111,7 @@ class Reading:
     memory_limit_bytes: float | None = None
     hits: int = 0
     misses: int = 0
+    puts: int = 0
     evictions: int = 0
 
 
@@ -283,9 +284,11 @@ class CacheRecorder:
         max_entries = self.max_entries
         memory_limit = self.memory_limit_bytes
         hits, misses, evictions = self.hits.value, self.misses.value, self.evictions.value
+        puts = self.puts.value
         for reading in readings:
             hits += reading.hits
             misses += reading.misses
+            puts += reading.puts
             evictions += reading.evictions
             if reading.size is not None:
                 size = (size or 0) + reading.size
@@ -303,7 +306,7 @@ class CacheRecorder:
             source=self.source,
             hits=hits,
             misses=misses,
-            puts=self.puts.value,
+            puts=puts,
             removals=self.removals.value,
             evictions=evictions,
             expirations=self.expirations.value,

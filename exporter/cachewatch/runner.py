@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
+from .analysis.attach import attach_analysis
 from .app import Exporter
 from .config import Config, ConfigError
 from .demo import DemoRunner, DemoWorkload
@@ -18,12 +20,44 @@ log = logging.getLogger(__name__)
 
 def assemble(config: Config, exporter: Exporter) -> Exporter:
     """Attach what every mode shares (analysis, tracing) to an exporter. One place to extend."""
-    del config
+    attach_analysis(exporter, config)
     return exporter
+
+
+DEMO_TIME_COMPRESSION = 20.0
+"""The demo compresses the analysis's durations left at their defaults by this times its
+speed, so that alerts pend, fire, escalate and resolve within the demo's phases."""
+_DEMO_SCALED = {
+    # setting: least multiple of the sample interval it may shrink to
+    "trend_window": 20.0,
+    "alert_rate_window": 4.0,
+    "alert_for_seconds": 2.0,
+    "alert_escalate_after_seconds": 4.0,
+    "alert_notify_cooldown_seconds": 0.0,
+}
+
+
+def demo_analysis_config(config: Config) -> Config:
+    """The demo's analysis settings: defaults compressed, explicit settings kept as given."""
+    factor = DEMO_TIME_COMPRESSION * max(config.demo_speed, 0.01)
+    defaults = Config()
+    changes = {
+        name: max(floor * config.sample_interval, getattr(defaults, name) / factor)
+        for name, floor in _DEMO_SCALED.items()
+        if getattr(config, name) == getattr(defaults, name)
+    }
+    if changes:
+        log.info(
+            "demo: analysis durations compressed %gx: %s",
+            factor,
+            " ".join(f"{name}={value:g}s" for name, value in changes.items()),
+        )
+    return dataclasses.replace(config, **changes)
 
 
 def run_demo(config: Config) -> int:
     setup_logging(config.log_level, config.log_format)
+    config = demo_analysis_config(config)
     registry = CacheRegistry(max_caches=config.max_caches)
     exporter = assemble(config, Exporter([LocalSource(registry)], cache_registry=registry))
     workload = DemoWorkload(seed=config.seed, speed=config.demo_speed, registry=registry)

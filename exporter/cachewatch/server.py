@@ -96,7 +96,8 @@ def make_wsgi_app(exporter: Exporter) -> WSGIApp:
             body = [_landing(exporter)]
             body = _respond(start_response, "200 OK", body[0], "text/html; charset=utf-8")
         elif path == "/metrics":
-            body = list(metrics_app(environ, start_response))
+            # prometheus_client answers only GET: ask it for GET and drop the body for HEAD.
+            body = list(metrics_app({**environ, "REQUEST_METHOD": "GET"}, start_response))
         else:
             code, payload = exporter.routes[path].handler(query)
             body = _json(start_response, code, payload)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from .. import catalog
 from ..hub import Hub
+from .definitions import CRITICAL
+
+if TYPE_CHECKING:
+    from .sampler import Sampler
 
 
 @dataclass(frozen=True)
@@ -78,3 +82,52 @@ class HealthMonitor(Collector):
         for name, result in sorted(self.evaluate().items()):
             family.add_metric([name], 1 if result.ok else 0)
         yield family
+
+
+def analysis_checks(
+    sampler: Sampler, *, fail_on_critical: bool = True, available_min_ratio: float = 0.05
+) -> HealthCheck:
+    """The analysis's checks: sampler freshness, each cache's alert state, and memory.
+
+    A cache check fails when the cache is critical (unless ``fail_on_critical`` is off); the
+    memory check fails when the host has less than ``available_min_ratio`` of it available.
+    """
+
+    def check() -> dict[str, CheckResult]:
+        results: dict[str, CheckResult] = {}
+        fresh, age = sampler.freshness()
+        results["sampler"] = CheckResult(
+            fresh,
+            {
+                "last_sample_age_seconds": None if age is None else round(age, 3),
+                "sample_interval_seconds": sampler.interval,
+                "samples": sampler.samples,
+            },
+        )
+        for name in sorted(sampler.signals()):
+            status, reasons = sampler.evaluator.cache_status(name)
+            results[f"cache:{name}"] = CheckResult(
+                status != CRITICAL or not fail_on_critical,
+                {"state": status, "reasons": reasons},
+            )
+        usage = sampler.memory()
+        if usage is not None:
+            available = usage.host_available_ratio
+            results["memory"] = CheckResult(
+                available is None or available >= available_min_ratio,
+                {
+                    "process_rss_bytes": usage.process_rss_bytes,
+                    "host_total_bytes": usage.host_total_bytes,
+                    "host_available_bytes": usage.host_available_bytes,
+                    "cache_bytes": usage.cache_bytes,
+                    "in_process_cache_share": _rounded(usage.process_share),
+                    "host_cache_share": _rounded(usage.host_share),
+                },
+            )
+        return results
+
+    return check
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)

@@ -1,0 +1,200 @@
+"""The sampler: every ``sample_interval`` polls the hub and feeds trends and alert states.
+
+A daemon thread calls ``sample()``; tests call ``sample(now=...)`` or ``feed(snapshots,
+now)`` directly with their own clock, so nothing in the analysis depends on sleeping.
+``TrendCollector`` publishes the catalogue's trend gauges from the latest sample.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from .. import catalog
+from ..config import Config
+from ..hub import Hub
+from ..snapshot import SourceSnapshot
+from .alerts import AlertEvaluator
+from .definitions import alert_definitions
+from .resources import MemoryUsage, memory_usage
+from .signals import CacheSignals, CacheTracker
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+MAX_FIT_CAPACITY = 100_000
+
+
+class Sampler:
+    """Owns one tracker per cache and the alert evaluator; thread-safe to read."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        config: Config,
+        *,
+        clock: Clock = time.time,
+        in_process_sources: Iterable[str] = ("local",),
+    ) -> None:
+        self.hub = hub
+        self.config = config
+        self.clock = clock
+        self.interval = config.sample_interval
+        self.in_process_sources = frozenset(in_process_sources)
+        self.evaluator = AlertEvaluator(
+            alert_definitions(config),
+            escalate_after=config.alert_escalate_after_seconds,
+            notify_cooldown=config.alert_notify_cooldown_seconds,
+            min_request_rate=config.hit_ratio_min_request_rate,
+        )
+        self._capacity = min(
+            MAX_FIT_CAPACITY, max(16, int(config.trend_window / config.sample_interval) + 16)
+        )
+        self._trackers: dict[str, CacheTracker] = {}
+        self._signals: dict[str, CacheSignals] = {}
+        self._sources: dict[str, SourceSnapshot] = {}
+        self._lock = threading.Lock()
+        self._sample_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_sample: float | None = None
+        self.started_at: float | None = None
+        self.samples = 0
+        self.failures = 0
+
+    # --- sampling ------------------------------------------------------------------------------
+    def sample(self, now: float | None = None) -> dict[str, CacheSignals]:
+        """Poll every source and feed the snapshots in."""
+        return self.feed(self.hub.poll(), now)
+
+    def feed(
+        self, snapshots: Sequence[SourceSnapshot], now: float | None = None
+    ) -> dict[str, CacheSignals]:
+        """Update trends and alert states from one round of snapshots taken at ``now``."""
+        now = self.clock() if now is None else now
+        with self._sample_lock:
+            signals: dict[str, CacheSignals] = {}
+            for snapshot in snapshots:
+                for cache in snapshot.caches if snapshot.up else ():
+                    tracker = self._trackers.get(cache.name)
+                    if tracker is None:
+                        tracker = self._trackers[cache.name] = CacheTracker(
+                            cache.name,
+                            self.config.trend_window,
+                            self.config.alert_rate_window,
+                            self._capacity,
+                        )
+                    signals[cache.name] = tracker.update(cache, now)
+            with self._lock:
+                for snapshot in snapshots:
+                    self._sources[snapshot.source] = snapshot
+                for name, tracker in list(self._trackers.items()):
+                    if name in signals:
+                        self._signals[name] = signals[name]
+                    elif now - tracker.last_seen > self.config.trend_window:
+                        del self._trackers[name]
+                        self._signals.pop(name, None)
+                sources = {name: s.up for name, s in self._sources.items()}
+                self.last_sample = now
+                self.samples += 1
+            self.evaluator.evaluate(now, signals.values(), sources)
+        return signals
+
+    # --- reading -------------------------------------------------------------------------------
+    def signals(self) -> dict[str, CacheSignals]:
+        """The latest signals of every cache seen within the trend window."""
+        with self._lock:
+            return dict(self._signals)
+
+    def sources(self) -> dict[str, SourceSnapshot]:
+        with self._lock:
+            return dict(self._sources)
+
+    def memory(self) -> MemoryUsage | None:
+        signals = self.signals().values()
+        in_process = sum(
+            s.snapshot.memory_bytes or 0.0 for s in signals if s.source in self.in_process_sources
+        )
+        return memory_usage(in_process, sum(s.snapshot.memory_bytes or 0.0 for s in signals))
+
+    def freshness(self, now: float | None = None) -> tuple[bool, float | None]:
+        """(fresh, seconds since the last sample): stale after three missed intervals."""
+        now = self.clock() if now is None else now
+        allowed = 3 * self.interval + 5.0
+        if self.last_sample is None:
+            started = self.started_at if self.started_at is not None else now
+            return now - started <= allowed, None
+        age = max(0.0, now - self.last_sample)
+        return age <= allowed, age
+
+    # --- the background thread -----------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self.started_at = self.clock()
+        self._thread = threading.Thread(target=self._run, name="cachewatch-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.sample()
+            except Exception:
+                self.failures += 1
+                log.exception("analysis sample failed")
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+class TrendCollector(Collector):
+    """The trend and forecast gauges, the cleanup rhythm, and process and host memory."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        self.sampler = sampler
+
+    def collect(self) -> Iterator[Metric]:
+        c = catalog
+        f = c.families(
+            [c.HIT_RATIO, c.MEMORY_GROWTH, c.SIZE_GROWTH, c.HIT_RATIO_CHANGE, c.MEMORY_FULL,
+             c.CLEANUPS_PER_HOUR]
+        )  # fmt: skip
+        for name, s in sorted(self.sampler.signals().items()):
+            values = (
+                (c.HIT_RATIO, s.trend_hit_ratio),
+                (c.MEMORY_GROWTH, s.memory_growth_bytes_per_second),
+                (c.SIZE_GROWTH, s.size_growth_per_second),
+                (c.HIT_RATIO_CHANGE, s.hit_ratio_change_per_hour),
+                (c.MEMORY_FULL, s.memory_full_seconds),
+                (c.CLEANUPS_PER_HOUR, s.cleanups_per_hour if s.snapshot.cleanups else None),
+            )
+            for spec, value in values:
+                if value is not None:
+                    f[spec.name].add_metric([name], value)
+        yield from f.values()
+        if self.sampler.last_sample is not None:
+            last = c.LAST_SAMPLE.family()
+            last.add_metric([], self.sampler.last_sample)
+            yield last
+        usage = self.sampler.memory()
+        if usage is not None:
+            m = c.families(
+                [c.HOST_MEMORY_TOTAL, c.HOST_MEMORY_AVAILABLE, c.PROCESS_MEMORY,
+                 c.CACHES_MEMORY_SHARE]
+            )  # fmt: skip
+            m[c.HOST_MEMORY_TOTAL.name].add_metric([], usage.host_total_bytes)
+            m[c.HOST_MEMORY_AVAILABLE.name].add_metric([], usage.host_available_bytes)
+            m[c.PROCESS_MEMORY.name].add_metric([], usage.process_rss_bytes)
+            for scope, share in (("process", usage.process_share), ("host", usage.host_share)):
+                if share is not None:
+                    m[c.CACHES_MEMORY_SHARE.name].add_metric([scope], share)
+            yield from m.values()

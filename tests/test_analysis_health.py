@@ -1,0 +1,161 @@
+"""/health: sources (a real redis-server stopped and restarted), sampler freshness, each
+cache's alert state, memory; and ``cachewatch_health_check_ok``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis as redis_client
+import requests
+
+from cachewatch import CacheRegistry, Exporter
+from cachewatch.analysis.attach import attach_analysis
+from cachewatch.server import HttpServer, make_wsgi_app, serve
+from cachewatch.snapshot import SourceSnapshot
+from cachewatch.sources.local import LocalSource
+
+from .analysis_helpers import FakeClock, analysis_config, cache, source
+from .scrape import samples, value
+from .servers import RedisServer
+
+
+class PingSource:
+    """A minimal source: up when a real Redis answers PING (no caches of its own)."""
+
+    name = "redis"
+
+    def __init__(self, url: str) -> None:
+        self.client = redis_client.Redis.from_url(
+            url, socket_timeout=0.5, socket_connect_timeout=0.5
+        )
+
+    def poll(self) -> SourceSnapshot:
+        start = time.perf_counter()
+        try:
+            self.client.ping()
+        except redis_client.RedisError as exc:
+            return SourceSnapshot(
+                self.name, False, time.time(), time.perf_counter() - start,
+                error=type(exc).__name__,
+            )  # fmt: skip
+        return SourceSnapshot(self.name, True, time.time(), time.perf_counter() - start)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@pytest.fixture
+def redis_exporter(
+    cache_registry: CacheRegistry, redis: RedisServer
+) -> Iterator[tuple[Exporter, HttpServer]]:
+    built = Exporter([LocalSource(cache_registry), PingSource(redis.url)])
+    server = serve(make_wsgi_app(built), "127.0.0.1", 0)
+    yield built, server
+    server.shutdown()
+    built.close()
+
+
+def health(port: int) -> tuple[int, Any]:
+    response = requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
+    return response.status_code, response.json()
+
+
+def test_health_goes_503_when_redis_stops_and_back_when_it_returns(
+    redis_exporter: tuple[Exporter, HttpServer], redis: RedisServer
+) -> None:
+    exporter, http = redis_exporter
+    analysis = attach_analysis(exporter, analysis_config(sample_interval=1.0), start=False)
+    analysis.sampler.sample()
+    code, body = health(http.port)
+    assert code == 200 and body["status"] == "healthy"
+    assert body["checks"]["source:redis"]["ok"] is True
+    assert body["checks"]["sampler"]["ok"] is True
+    assert body["checks"]["memory"]["host_total_bytes"] > 0
+
+    redis.stop()
+    analysis.sampler.sample()
+    code, body = health(http.port)
+    assert code == 503 and body["status"] == "unhealthy"
+    assert body["checks"]["source:redis"] == {
+        **body["checks"]["source:redis"], "ok": False, "up": False, "error": "ConnectionError",
+    }  # fmt: skip
+    assert body["checks"]["source:local"]["ok"] is True
+    found = samples(http.port)
+    assert value(found, "cachewatch_health_check_ok", check="source:redis") == 0
+    assert value(found, "cachewatch_health_check_ok", check="source:local") == 1
+    (down,) = analysis.evaluator.states()
+    assert (down.alertname, down.cache, down.state) == ("CacheSourceDown", "redis", "pending")
+
+    redis.start()
+    analysis.sampler.sample()
+    code, body = health(http.port)
+    assert code == 200 and body["checks"]["source:redis"]["ok"] is True
+    assert value(samples(http.port), "cachewatch_health_check_ok", check="source:redis") == 1
+
+
+def test_stale_sampler_makes_health_fail(exporter: Exporter, http: HttpServer) -> None:
+    clock = FakeClock()
+    analysis = attach_analysis(exporter, analysis_config(sample_interval=10.0), clock=clock,
+                               start=False)  # fmt: skip
+    analysis.sampler.sample()
+    assert health(http.port)[0] == 200
+    clock.advance(34)  # three intervals and the 5 s grace: still fresh
+    assert health(http.port)[0] == 200
+    clock.advance(2)
+    code, body = health(http.port)
+    assert code == 503
+    assert body["checks"]["sampler"]["ok"] is False
+    assert body["checks"]["sampler"]["last_sample_age_seconds"] == pytest.approx(36)
+    analysis.sampler.sample()
+    assert health(http.port)[0] == 200
+
+
+def test_cache_state_ok_warning_critical_with_reasons(exporter: Exporter, http: HttpServer) -> None:
+    clock = FakeClock()
+    config = analysis_config(alert_for_seconds=0.0, alert_rate_window=10.0)
+    analysis = attach_analysis(exporter, config, clock=clock, start=False)
+
+    def feed(hit_ratio: float, i: int) -> None:
+        hits = int(1000 * i * hit_ratio)
+        analysis.sampler.feed([source(cache("hot", hits=hits, misses=1000 * i - hits))])
+
+    feed(0.95, 0)
+    clock.advance(10)
+    feed(0.95, 1)
+    code, body = health(http.port)
+    assert code == 200 and body["checks"]["cache:hot"] == {
+        "ok": True, "state": "ok", "reasons": []
+    }  # fmt: skip
+    clock.advance(10)
+    analysis.sampler.feed([source(cache("hot", hits=950 + 700, misses=50 + 300))])
+    code, body = health(http.port)
+    assert code == 200
+    check = body["checks"]["cache:hot"]
+    assert check["state"] == "warning" and check["ok"] is True
+    assert check["reasons"] == ["CacheHitRatioLow: hit_ratio=0.7 < 0.8 (warning)"]
+    clock.advance(10)
+    analysis.sampler.feed([source(cache("hot", hits=1650 + 100, misses=350 + 900))])
+    code, body = health(http.port)
+    assert code == 503
+    assert body["checks"]["cache:hot"]["state"] == "critical"
+    assert body["checks"]["cache:hot"]["reasons"] == [
+        "CacheHitRatioLow: hit_ratio=0.1 < 0.5 (critical)"
+    ]
+
+
+def test_critical_cache_can_be_kept_out_of_the_status(exporter: Exporter, http: HttpServer) -> None:
+    clock = FakeClock()
+    config = analysis_config(
+        alert_for_seconds=0.0, alert_rate_window=10.0, health_fail_on_critical=False
+    )
+    analysis = attach_analysis(exporter, config, clock=clock, start=False)
+    analysis.sampler.feed([source(cache("hot", hits=0, misses=0))])
+    clock.advance(10)
+    analysis.sampler.feed([source(cache("hot", hits=10, misses=990))])
+    code, body = health(http.port)
+    assert code == 200
+    assert body["checks"]["cache:hot"]["state"] == "critical"
+    assert body["checks"]["cache:hot"]["ok"] is True

@@ -1,0 +1,14 @@
+"""The committed configuration reference matches the setting declarations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cachewatch.reference import render
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_configuration_reference_is_current() -> None:
+    committed = (ROOT / "docs" / "configuration.md").read_text()
+    assert committed == render(), "docs/configuration.md is stale: python -m cachewatch.reference"
