@@ -35,6 +35,7 @@ import psutil
 import redis
 import requests
 
+from cachewatch.config import Config
 from cachewatch.redisurl import CachePrefix
 from cachewatch.sources.census import KeyCensus
 from cachewatch.sources.redis import _CensusCalls
@@ -48,7 +49,9 @@ PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
     "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
-CENSUS_INTERVAL = 5.0  # cachewatch's default --redis.census-interval
+CENSUS_INTERVAL = Config().redis_census_interval  # the defaults of cachewatch serve
+BUDGET = Config().redis_census_keys
+SAMPLES = Config().redis_census_samples
 
 _FILL = """
 local prefix, n, size = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -252,7 +255,8 @@ def census_steps(
 ) -> tuple[float, float, Any]:
     """Redis CPU (ms) and wall time (ms) per census step at the default budget; prints the
     worst estimate error at each checkpoint (number of steps)."""
-    census = KeyCensus([CachePrefix(name, prefix) for name, prefix in PREFIXES.items()], seed=1)
+    caches = [CachePrefix(name, prefix) for name, prefix in PREFIXES.items()]
+    census = KeyCensus(caches, keys_per_step=BUDGET, samples_per_step=SAMPLES, seed=1)
     calls = _CensusCalls(conn)
     before = commandstats(conn)
     wall = 0.0
@@ -313,8 +317,8 @@ def main() -> int:
             truth = fill_prefixes(conn, args.keys)
             with Traffic(url, args.keys // len(PREFIXES)):
                 side_by_side(url, conn, args.scrapes, workdir)
-                print("\n== key census, 4 prefixes, default budget (2000 keys, 32 samples a "
-                      "step) ==")  # fmt: skip
+                print(f"\n== key census, 4 prefixes, default budget ({BUDGET} keys, "
+                      f"{SAMPLES} samples a step) ==")  # fmt: skip
                 cpu_200k, wall, report = census_steps(conn, truth, args.census_steps)
                 census_report(f"{args.keys:,} keys", cpu_200k, wall, report, truth)
                 patterns = ",".join(f"db0={prefix}*" for prefix in PREFIXES.values())
@@ -336,8 +340,8 @@ def main() -> int:
             checkpoints = [1, 5, 10, 25, 50, 100, 200]
             cpu, wall, report = census_steps(conn, truth, args.census_steps, checkpoints)
             census_report(f"{args.census_keys:,} keys", cpu, wall, report, truth)
-            full = args.census_keys / 2000 * CENSUS_INTERVAL
-            print(f"a full pass at {args.census_keys:,} keys takes {args.census_keys // 2000} "
+            full = args.census_keys / BUDGET * CENSUS_INTERVAL
+            print(f"a full pass at {args.census_keys:,} keys takes {args.census_keys // BUDGET} "
                   f"steps, {full / 60:.0f} min at the default census interval; estimates are "
                   "scaled by progress before it, exact after it")  # fmt: skip
     return 0

@@ -106,7 +106,7 @@ class KeyCensus:
         self,
         caches: Sequence[CachePrefix],
         *,
-        keys_per_step: int = 2000,
+        keys_per_step: int = 1500,
         samples_per_step: int = 32,
         scan_count: int = 1000,
         clock: Callable[[], float] = time.time,

@@ -59,7 +59,7 @@ class RedisSettings:
     connect_timeout: float = 2.0
     socket_timeout: float = 3.0
     census_interval: float = 5.0
-    census_keys: int = 2000
+    census_keys: int = 1500
     census_samples: int = 32
 
     @classmethod
