@@ -6,6 +6,8 @@ import gzip
 from collections.abc import Iterable
 
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import generate_latest
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -18,7 +20,9 @@ from prometheus_client.metrics_core import (
 from prometheus_client.openmetrics.exposition import generate_latest as om_generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
+from prometheus_client.utils import floatToGoString as prometheus_float
 
+from cachewatch.fastexpo import floatToGoString as fast_float
 from cachewatch.fastexpo import render_openmetrics, render_text
 
 from .redisdata import fill, settings_for
@@ -94,3 +98,9 @@ def _parse_back(body: bytes, openmetrics: bool) -> Iterable[Metric]:
     from prometheus_client.parser import text_string_to_metric_families as parse_text
 
     return parse_text(body.decode())
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats() | st.integers(min_value=-(10**30), max_value=10**30))
+def test_values_are_spelt_as_prometheus_client_spells_them(value: float) -> None:
+    assert fast_float(value) == prometheus_float(value)

@@ -23,7 +23,17 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString as _float_to_go_string
 
 StartResponse = Callable[..., Any]
-floatToGoString = cast(Callable[[float], str], _float_to_go_string)
+_go_string = cast(Callable[[float], str], _float_to_go_string)
+
+
+def floatToGoString(value: float) -> str:
+    """prometheus_client's spelling of a value, with a fast path for the common case."""
+    text = repr(value) if type(value) is float else repr(float(value))
+    if text[-1] in "nf" or (value > 0 and text.find(".") > 6):  # nan, inf, big: Go's way
+        return _go_string(value)
+    return text
+
+
 _compose_exemplar = cast(Callable[..., str], om_exposition._compose_exemplar_string)
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

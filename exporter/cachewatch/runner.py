@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 
 from .analysis.attach import attach_analysis
@@ -86,6 +87,9 @@ def run_serve(config: Config) -> int:
     registry = CacheRegistry(max_caches=config.max_caches)
     source = RedisSource(settings)
     exporter = assemble(config, Exporter([source, LocalSource(registry)], cache_registry=registry))
+    # Startup objects live forever: keep them out of the collector's full passes, which would
+    # otherwise walk them every few hundred scrapes (a latency spike each time).
+    gc.freeze()
     caches = ", ".join(str(cache) for cache in settings.caches) or "none"
     log.info("watching redis %s; logical caches: %s", settings.address, caches)
     try:

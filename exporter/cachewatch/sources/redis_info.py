@@ -242,7 +242,8 @@ def info_families(
         db = [f"db{index}"]
         out.add(catalog.REDIS_DB_KEYS, db, pairs.get("keys"))
         out.add(catalog.REDIS_DB_KEYS_EXPIRING, db, pairs.get("expires"))
-        out.add(catalog.REDIS_DB_AVG_TTL, db, pairs.get("avg_ttl"), 0.001)
+        if index in info.keyspace:  # like redis_exporter: no average TTL of an empty DB
+            out.add(catalog.REDIS_DB_AVG_TTL, db, pairs.get("avg_ttl"), 0.001)
 
     for count, (command, stats) in enumerate(sorted(info.commands.items())):
         if count >= MAX_COMMANDS:
