@@ -291,21 +291,22 @@ class RedisSource:
         now = self.clock()
         if now < self._retry_at:
             return self._down(start, self._last_error)
-        client = self.client()
-        pipe: Any = client.pipeline(transaction=False)
-        pipe.execute_command("INFO", "ALL")
-        read_config = now >= self._config_due
-        if read_config:
+        client: Any = self.client()
+        self.rounds += 1
+        if now < self._config_due:
+            reply = client.execute_command("INFO", "ALL")  # the common case: no pipeline
+        else:
+            pipe = client.pipeline(transaction=False)
+            pipe.execute_command("INFO", "ALL")
             pipe.execute_command("CONFIG", "GET", "maxmemory")
             pipe.execute_command("CONFIG", "GET", "databases")
-        self.rounds += 1
-        replies = pipe.execute(raise_on_error=False)
-        if isinstance(replies[0], Exception):
-            raise replies[0]
-        if read_config:
+            replies = pipe.execute(raise_on_error=False)
+            if isinstance(replies[0], Exception):
+                raise replies[0]
+            reply = replies[0]
             self._read_config(replies[1:], now)
         self._recovered()
-        return self._snapshot(start, replies[0])
+        return self._snapshot(start, reply)
 
     def _read_config(self, replies: list[Any], now: float) -> None:
         config: dict[str, float] = {}

@@ -194,10 +194,9 @@ class _Families:
         family = self.by_name.get(spec.name)
         if family is None:
             family = self.by_name[spec.name] = _fresh(spec)
-        if labels:
-            family.add_metric(labels, value * scale)
-        else:  # the common case, without add_metric's label bookkeeping
-            family.samples.append(Sample(spec.sample_name, {}, value * scale, None, None))
+        # What add_metric appends, without its per-call bookkeeping.
+        names = dict(zip(spec.labels, labels, strict=True)) if labels else {}
+        family.samples.append(Sample(spec.sample_name, names, value * scale, None, None))
 
 
 def info_families(
