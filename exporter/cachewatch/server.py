@@ -125,7 +125,8 @@ class _QuietHandler(WSGIRequestHandler):
 
     protocol_version = "HTTP/1.1"
     timeout = KEEP_ALIVE_IDLE_SECONDS
-    disable_nagle_algorithm = True  # headers and body go out in two writes: do not wait
+    disable_nagle_algorithm = True  # a response must not wait for the previous one's ACK
+    wbufsize = 64 * 1024  # status line, headers and body in one send, flushed per response
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http %s %s", self.address_string(), format % args)
@@ -133,8 +134,10 @@ class _QuietHandler(WSGIRequestHandler):
     def handle(self) -> None:
         self.close_connection = True
         self._handle_one()
+        self.wfile.flush()
         while not self.close_connection:
             self._handle_one()
+            self.wfile.flush()
 
     def _handle_one(self) -> None:
         try:
