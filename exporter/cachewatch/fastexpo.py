@@ -61,9 +61,25 @@ def _check_name(name: str) -> None:
         raise Unsupported(name)
 
 
+_label_strings: dict[tuple[tuple[str, str], ...], str] = {}
+_om_headers: dict[tuple[str, str, str, str], str] = {}
+
+
 def _labels(labels: dict[str, str]) -> str:
+    """``{a="1",b="2"}``, cached: the same label sets come back on every scrape."""
     if not labels:
         return ""
+    key = tuple(labels.items())
+    text = _label_strings.get(key)
+    if text is None:
+        text = _render_labels(labels)
+        if len(_label_strings) > 100_000:
+            _label_strings.clear()
+        _label_strings[key] = text
+    return text
+
+
+def _render_labels(labels: dict[str, str]) -> str:
     parts = []
     for key, value in sorted(labels.items()):
         valid = _valid_labels.get(key)
@@ -115,16 +131,28 @@ def render_text(families: Sequence[Metric]) -> bytes:
     return "".join(out).encode("utf-8")
 
 
+def _om_header(metric: Metric) -> str:
+    name = metric.name
+    _check_name(name)
+    doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    header = f"# HELP {name} {doc}\n# TYPE {name} {metric.type}\n"
+    if metric.unit:
+        header += f"# UNIT {name} {metric.unit}\n"
+    return header
+
+
 def render_openmetrics(families: Sequence[Metric]) -> bytes:
     """OpenMetrics 1.0.0, byte for byte as prometheus_client's OpenMetrics encoder."""
     out: list[str] = []
     for metric in families:
-        name = metric.name
-        _check_name(name)
-        doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-        out.append(f"# HELP {name} {doc}\n# TYPE {name} {metric.type}\n")
-        if metric.unit:
-            out.append(f"# UNIT {name} {metric.unit}\n")
+        key = (metric.name, metric.type, metric.unit, metric.documentation)
+        header = _om_headers.get(key)
+        if header is None:
+            header = _om_header(metric)
+            if len(_om_headers) > 10_000:
+                _om_headers.clear()
+            _om_headers[key] = header
+        out.append(header)
         for sample in metric.samples:
             if sample.native_histogram is not None:
                 raise Unsupported("native histogram")
