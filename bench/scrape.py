@@ -206,17 +206,11 @@ def side_by_side(url: str, conn: redis.Redis, scrapes: int, workdir: Path) -> No
                 scrape(sessions[name], port)
         latencies: dict[str, list[float]] = {name: [] for name in targets}
         last: dict[str, str] = {}
-        phase_before, phase_started = commandstats(conn), time.monotonic()
         for i in range(scrapes):
             order = list(targets) if i % 2 == 0 else list(reversed(targets))
             for name in order:
                 took, last[name] = scrape(sessions[name], targets[name][1])
                 latencies[name].append(took)
-        census_cpu_per_second = (
-            usec_delta(phase_before, commandstats(conn), only=CENSUS)
-            / (time.monotonic() - phase_started)
-            / 1000
-        )
         # Redis CPU per scrape: each exporter alone, census and traffic commands excluded.
         cpu: dict[str, float] = {}
         n = max(50, scrapes // 3)
@@ -244,10 +238,7 @@ def side_by_side(url: str, conn: redis.Redis, scrapes: int, workdir: Path) -> No
           f"{percentile(cw, 0.95) / percentile(rex, 0.95):.2f}, RSS "
           f"{rss['cachewatch'] / rss['redis_exporter']:.2f}, Redis CPU per scrape "
           f"{cpu['cachewatch'] / cpu['redis_exporter']:.2f}")  # fmt: skip
-    print(
-        f"cachewatch RSS {rss['cachewatch']:.1f} MiB (target <= 40 MiB, tracing off); "
-        f"its background census cost Redis {census_cpu_per_second:.3f} ms CPU per second"
-    )
+    print(f"cachewatch RSS {rss['cachewatch']:.1f} MiB (target <= 40 MiB, tracing off)")
 
 
 def census_steps(
