@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cachewatch import CacheRegistry, Exporter
+from cachewatch import CacheRegistry, Exporter, telemetry
 from cachewatch.server import HttpServer, make_wsgi_app, serve
 from cachewatch.sources.local import LocalSource
 
@@ -37,3 +37,10 @@ def http(exporter: Exporter) -> Iterator[HttpServer]:
 def redis() -> Iterator[RedisServer]:
     with redis_server() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _no_tracing_left_on() -> Iterator[None]:
+    """A test that turned tracing on and failed midway must not trace the tests after it."""
+    yield
+    telemetry.shutdown_tracing()

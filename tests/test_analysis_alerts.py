@@ -288,3 +288,16 @@ def test_alerts_route_and_gauges_over_http(exporter: Exporter, http: HttpServer)
     )
     bad = requests.get(f"http://127.0.0.1:{http.port}/alerts?limit=x", timeout=5)
     assert bad.status_code == 400
+
+
+def test_every_definition_has_a_signal_the_exporter_evaluates() -> None:
+    from cachewatch.analysis.definitions import SIGNALS
+
+    probe = signals(
+        hit_ratio=0.5, memory_limit_ratio=0.5, memory_full_seconds=1.0, error_ratio=0.5,
+        eviction_ratio=0.5, latency_p99_seconds=0.5, cleanup_overdue_factor=0.5,
+    )  # fmt: skip
+    for definition in alert_definitions(CONFIG):
+        assert definition.signal in SIGNALS
+        if definition.per_cache:
+            assert probe.signal(definition.signal) is not None, definition.signal

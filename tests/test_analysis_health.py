@@ -4,7 +4,7 @@ cache's alert state, memory; and ``cachewatch_health_check_ok``."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,50 +12,46 @@ import redis as redis_client
 import requests
 
 from cachewatch import CacheRegistry, Exporter
-from cachewatch.analysis.attach import attach_analysis
+from cachewatch.analysis.attach import Analysis, attach_analysis
+from cachewatch.redisurl import parse_cache_prefix, parse_redis_address
 from cachewatch.server import HttpServer, make_wsgi_app, serve
-from cachewatch.snapshot import SourceSnapshot
 from cachewatch.sources.local import LocalSource
+from cachewatch.sources.redis import RedisSettings, RedisSource
 
 from .analysis_helpers import FakeClock, analysis_config, cache, source
 from .scrape import samples, value
 from .servers import RedisServer
 
 
-class PingSource:
-    """A minimal source: up when a real Redis answers PING (no caches of its own)."""
-
-    name = "redis"
-
-    def __init__(self, url: str) -> None:
-        self.client = redis_client.Redis.from_url(
-            url, socket_timeout=0.5, socket_connect_timeout=0.5
-        )
-
-    def poll(self) -> SourceSnapshot:
-        start = time.perf_counter()
-        try:
-            self.client.ping()
-        except redis_client.RedisError as exc:
-            return SourceSnapshot(
-                self.name, False, time.time(), time.perf_counter() - start,
-                error=type(exc).__name__,
-            )  # fmt: skip
-        return SourceSnapshot(self.name, True, time.time(), time.perf_counter() - start)
-
-    def close(self) -> None:
-        self.client.close()
-
-
 @pytest.fixture
 def redis_exporter(
     cache_registry: CacheRegistry, redis: RedisServer
 ) -> Iterator[tuple[Exporter, HttpServer]]:
-    built = Exporter([LocalSource(cache_registry), PingSource(redis.url)])
+    """An exporter over the real Redis source (a logical cache ``sessions``) and local caches."""
+    settings = RedisSettings(
+        address=parse_redis_address(redis.url),
+        caches=(parse_cache_prefix("sessions=session:"),),
+        connect_timeout=0.5,
+        socket_timeout=0.5,
+        census_interval=0.1,
+    )
+    source = RedisSource(settings, backoff_initial=0.1, backoff_max=0.4)
+    built = Exporter([source, LocalSource(cache_registry)], cache_registry=cache_registry)
     server = serve(make_wsgi_app(built), "127.0.0.1", 0)
     yield built, server
     server.shutdown()
     built.close()
+
+
+def sample_until(analysis: Analysis, done: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Sample (as the sampler thread would) until ``done``, bounded in time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        analysis.sampler.sample()
+        if done():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"condition not reached within {seconds}s")
 
 
 def health(port: int) -> tuple[int, Any]:
@@ -67,33 +63,46 @@ def test_health_goes_503_when_redis_stops_and_back_when_it_returns(
     redis_exporter: tuple[Exporter, HttpServer], redis: RedisServer
 ) -> None:
     exporter, http = redis_exporter
+    keys = redis_client.Redis.from_url(redis.url)
+    keys.mset({f"session:{i}": "x" * 100 for i in range(50)})
+    keys.close()
     analysis = attach_analysis(exporter, analysis_config(sample_interval=1.0), start=False)
-    analysis.sampler.sample()
+
+    def census_done() -> bool:
+        sessions = analysis.sampler.signals().get("sessions")
+        return sessions is not None and sessions.snapshot.size == 50
+
+    sample_until(analysis, census_done)  # the key census counts the cache's keys
     code, body = health(http.port)
     assert code == 200 and body["status"] == "healthy"
     assert body["checks"]["source:redis"]["ok"] is True
     assert body["checks"]["sampler"]["ok"] is True
+    assert body["checks"]["cache:sessions"] == {"ok": True, "state": "ok", "reasons": []}
     assert body["checks"]["memory"]["host_total_bytes"] > 0
+    report = requests.get(f"http://127.0.0.1:{http.port}/report", timeout=5).json()
+    (sessions,) = [c for c in report["caches"] if c["cache"] == "sessions"]
+    assert sessions["source"] == "redis" and sessions["entries"]["size"] == 50
 
     redis.stop()
     analysis.sampler.sample()
     code, body = health(http.port)
     assert code == 503 and body["status"] == "unhealthy"
-    assert body["checks"]["source:redis"] == {
-        **body["checks"]["source:redis"], "ok": False, "up": False, "error": "ConnectionError",
-    }  # fmt: skip
+    check = body["checks"]["source:redis"]
+    assert check["ok"] is False and check["up"] is False and check["error"]
     assert body["checks"]["source:local"]["ok"] is True
     found = samples(http.port)
     assert value(found, "cachewatch_health_check_ok", check="source:redis") == 0
     assert value(found, "cachewatch_health_check_ok", check="source:local") == 1
-    (down,) = analysis.evaluator.states()
-    assert (down.alertname, down.cache, down.state) == ("CacheSourceDown", "redis", "pending")
+    (down,) = [s for s in analysis.evaluator.states() if s.alertname == "CacheSourceDown"]
+    assert (down.cache, down.state, down.severity) == ("redis", "pending", "critical")
 
     redis.start()
-    analysis.sampler.sample()
+    sample_until(analysis, lambda: health(http.port)[0] == 200)
     code, body = health(http.port)
     assert code == 200 and body["checks"]["source:redis"]["ok"] is True
     assert value(samples(http.port), "cachewatch_health_check_ok", check="source:redis") == 1
+    (back,) = [s for s in analysis.evaluator.states() if s.alertname == "CacheSourceDown"]
+    assert back.state == "inactive"  # pending for less than its 'for': never fired
 
 
 def test_stale_sampler_makes_health_fail(exporter: Exporter, http: HttpServer) -> None:

@@ -9,6 +9,8 @@ Embedded use::
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._version import __version__
 from .app import Exporter, embedded_exporter
 from .instrument import (
@@ -20,9 +22,11 @@ from .instrument import (
     watch_lru,
 )
 from .recorder import CacheRecorder
+from .redis_client import instrument_redis
 from .registry import CacheRegistry, default_registry
 from .server import HttpServer, WSGIApp, serve
 from .server import make_wsgi_app as _make_wsgi_app
+from .telemetry import setup_tracing, shutdown_tracing
 
 __all__ = [
     "CacheOperation",
@@ -35,8 +39,12 @@ __all__ = [
     "cache_metrics",
     "default_registry",
     "embedded_exporter",
+    "enable_otel_metrics",
     "instrument",
+    "instrument_redis",
     "make_wsgi_app",
+    "setup_tracing",
+    "shutdown_tracing",
     "start_http_server",
     "trace_cache_operation",
     "watch_lru",
@@ -53,3 +61,11 @@ def start_http_server(
 ) -> HttpServer:
     """Serve cachewatch's endpoints from a background thread; returns the running server."""
     return serve(make_wsgi_app(exporter), addr, port)
+
+
+def enable_otel_metrics(exporter: Exporter | None = None, **options: Any) -> Any:
+    """Serve metrics recorded through the OpenTelemetry metrics API on cachewatch's /metrics
+    (see ``cachewatch.otel_metrics``; loads the OpenTelemetry SDK, so only on request)."""
+    from .otel_metrics import enable_otel_metrics as enable
+
+    return enable(exporter, **options)

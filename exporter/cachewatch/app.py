@@ -95,6 +95,7 @@ def embedded_exporter() -> Exporter:
 
             registry = default_registry()
             exporter = Exporter([LocalSource(registry)], cache_registry=registry)
-            # Settings from the environment (CACHEWATCH_SAMPLE_INTERVAL, CACHE_* thresholds).
-            _embedded = assemble(load_config("serve", {}), exporter)
+            # Settings from the environment (CACHEWATCH_SAMPLE_INTERVAL, CACHE_* thresholds),
+            # read as the other in-process mode (the demo) reads them: no Redis settings.
+            _embedded = assemble(load_config("demo", {}), exporter)
         return _embedded

@@ -72,6 +72,99 @@ def _run_check_config(_config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _generate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output", default=".", metavar="DIR",
+        help="repository root to write prometheus/ and grafana/ under (default: .)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--check", action="store_true",
+        help="write nothing; exit 1 naming every generated file that is missing or stale",
+    )  # fmt: skip
+
+
+def _run_generate(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .bundle.generate import stale, write
+
+    if config.alert_rate_window < 120:
+        raise ConfigError(
+            "alerts.rate-window: the generated rules need at least 2m (4 scrapes at 30s); "
+            f"got {config.alert_rate_window:g}s"
+        )
+    root = Path(args.output)
+    if args.check:
+        outdated = stale(config, root)
+        if outdated:
+            print(
+                f"cachewatch: error: generated files are stale (run cachewatch generate): "
+                f"{', '.join(outdated)}",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+        print(f"{root}: generated files are current", file=sys.stderr)
+        return EXIT_OK
+    for path in write(config, root):
+        print(f"wrote {root / path}")
+    return EXIT_OK
+
+
+def _alerts_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="alerts_command", metavar="ACTION", parser_class=_Parser)
+    sub.required = True
+    actions = {
+        "list": "alerts Alertmanager holds now (active, silenced and inhibited ones too)",
+        "silences": "silences (acknowledgements) Alertmanager holds",
+        "ack": "acknowledge an alert: a silence for ALERTNAME (and --cache) for --duration",
+    }
+    for name, help_text in actions.items():
+        child = sub.add_parser(name, help=help_text, description=help_text)
+        for _field, meta, default in settings_for("alerts"):
+            child.add_argument(
+                meta.flag, dest=_field, metavar=meta.metavar, default=argparse.SUPPRESS,
+                help=f"{meta.help} (default: {meta.show(default)}; env {meta.env})",
+            )  # fmt: skip
+        if name == "ack":
+            child.add_argument("alertname", help="alert name, e.g. CacheHitRatioLow")
+            child.add_argument("--cache", help="only this cache's alert")
+            child.add_argument("--duration", default="2h", help="how long (default: 2h)")
+            child.add_argument("--comment", required=True, help="why (shown to everyone)")
+            child.add_argument("--author", help="created by (default: the user name)")
+
+
+def _run_alerts(config: Config, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from .alertmanager import AlertmanagerClient, format_alert, format_silence
+    from .config import parse_positive_duration
+
+    client = AlertmanagerClient(config.alertmanager_url)
+    if args.alerts_command == "list":
+        alerts = client.alerts(active_only=False)
+        for alert in alerts:
+            print(format_alert(alert))
+        print(f"{len(alerts)} alert(s) at {config.alertmanager_url}", file=sys.stderr)
+    elif args.alerts_command == "silences":
+        silences = client.silences()
+        for silence in silences:
+            print(format_silence(silence))
+        print(f"{len(silences)} silence(s) at {config.alertmanager_url}", file=sys.stderr)
+    else:
+        try:
+            seconds = parse_positive_duration(args.duration)
+        except ValueError as exc:
+            raise ConfigError(f"--duration: {exc}") from None
+        if not args.comment.strip():
+            raise ConfigError("--comment: must not be empty")
+        silence_id = client.silence(
+            args.alertname, timedelta(seconds=seconds), args.comment, args.cache, args.author
+        )
+        target = args.alertname + (f" cache={args.cache}" if args.cache else "")
+        print(f"acknowledged {target} for {args.duration}: silence {silence_id}")
+    return EXIT_OK
+
+
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
@@ -91,6 +184,18 @@ def _run_report(_config: Config, args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Command] = {
     "serve": Command(
         "serve", "watch a Redis server: server stats and logical caches by key prefix", _run_serve
+    ),
+    "generate": Command(
+        "generate",
+        "write the Prometheus rules, promtool tests and Grafana dashboards for these thresholds",
+        _run_generate,
+        _generate_arguments,
+    ),
+    "alerts": Command(
+        "alerts",
+        "list alerts and silences in Alertmanager, or acknowledge an alert (a silence)",
+        _run_alerts,
+        _alerts_arguments,
     ),
     "demo": Command(
         "demo", "run the demo: four in-process caches under a synthetic workload", _run_demo

@@ -179,6 +179,14 @@ def parse_census_samples(text: str) -> int:
     return value
 
 
+def parse_http_url(text: str) -> str:
+    """An http(s) base URL such as ``http://alertmanager:9093``."""
+    value = text.strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        raise ValueError(f"invalid URL {text!r} (use e.g. http://localhost:9093)")
+    return value
+
+
 # --- declarations ------------------------------------------------------------------------------
 ALL_COMMANDS = frozenset({"serve", "demo"})
 THRESHOLD_COMMANDS = ("serve", "demo", "generate")
@@ -243,7 +251,11 @@ class Config:
     """Every setting of cachewatch, validated. Build it with ``load_config``."""
 
     config_file: str | None = setting(
-        "config.file", None, "YAML configuration file.", metavar="PATH"
+        "config.file",
+        None,
+        "YAML configuration file.",
+        metavar="PATH",
+        commands=("serve", "demo", "generate", "alerts"),
     )
     web_listen_address: ListenAddress = setting(
         "web.listen-address",
@@ -460,6 +472,41 @@ class Config:
         "Whether a cache in the critical alert state makes /health answer 503 (turn off "
         "when /health is a liveness probe that would restart the application).",
         parse_bool, metavar="BOOL",
+    )  # fmt: skip
+
+    # --- tracing (the OTEL_* variables choose exporter, endpoint, sampler; see docs/tracing.md)
+    tracing_record_keys: bool = setting(
+        "tracing.record-keys", False,
+        "Add a SHA-256 hash of each cache key to spans (keys themselves are never recorded).",
+        parse_bool, env="CACHEWATCH_TRACING_RECORD_KEYS", metavar="BOOL",
+    )  # fmt: skip
+    otel_metrics_bridge: bool = setting(
+        "otel-metrics.bridge", False,
+        "Serve metrics recorded through the OpenTelemetry metrics API on /metrics as well.",
+        parse_bool, metavar="BOOL",
+    )  # fmt: skip
+    otel_metrics_scope_labels: bool = setting(
+        "otel-metrics.scope-labels", False,
+        "Keep the otel_scope_* labels on bridged OpenTelemetry metrics.",
+        parse_bool, metavar="BOOL",
+    )  # fmt: skip
+
+    # --- bundle: generated rules and dashboards, Alertmanager client -------------------------
+    grafana_url: str = setting(
+        "bundle.grafana-url", "http://localhost:3000",
+        "Grafana base URL that the generated alerts' dashboard_url annotations link to.",
+        parse_http_url, commands=("generate",), metavar="URL",
+    )  # fmt: skip
+    runbook_url: str = setting(
+        "bundle.runbook-url",
+        "https://github.com/cachewatch/cachewatch/blob/main/docs/runbook.md",
+        "Runbook URL the generated alerts' runbook_url annotations link to (plus #alertname).",
+        commands=("generate",), metavar="URL",
+    )  # fmt: skip
+    alertmanager_url: str = setting(
+        "alertmanager.url", "http://localhost:9093",
+        "Alertmanager base URL for the alerts commands (list, silences, ack).",
+        parse_http_url, commands=("alerts",), metavar="URL",
     )  # fmt: skip
 
 

@@ -3,10 +3,10 @@ phases, so every metric, trend, alert and dashboard panel moves with nothing els
 
 Phases (one cycle is ``CYCLE_SECONDS / speed`` long):
   steady       Zipf-distributed keys over a small key space: high hit ratios.
-  cold         search and embedding key spaces widen 30x: hit ratios fall, evictions rise,
-               file reads fail more often.
+  cold         search, embedding and file key spaces widen 30x: hit ratios fall, evictions
+               rise, file reads fail more often (a quarter of the loads).
   growth       embedding values grow 4x and file_cache cleanups stop: memory climbs toward
-               its limit.
+               its limit and the cleanup stalls.
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ class DemoWorkload:
             self.search[key] = [f"doc-{self.rng.randrange(10**6)}" for _ in range(10)]
 
     def _file(self, phase: str) -> None:
-        path = f"/srv/files/{self._zipf_small.sample(self.rng)}.txt"
+        # Cold: the wide key space too, so loads (and their failures) become frequent.
+        path = f"/srv/files/{self._key(phase)}.txt"
         if self.files.get(path) is not None:
             return
         failure_rate = 0.25 if phase == "cold" else 0.01
@@ -143,11 +144,13 @@ class DemoWorkload:
         self._file_written[path] = time.monotonic()
 
     def _cleanup_files(self, phase: str) -> None:
-        """Remove files written more than 60 s ago, as a periodic janitor would."""
-        if phase == "growth" or time.monotonic() - self._last_cleanup < 10:
+        """Every 10 s remove files written more than 60 s ago, as a periodic janitor would
+        (both divided by the speed, so that a stalled cleanup shows at any speed)."""
+        speed = self.clock.speed
+        if phase == "growth" or time.monotonic() - self._last_cleanup < 10 / speed:
             return
         start = time.perf_counter()
-        cutoff = time.monotonic() - 60
+        cutoff = time.monotonic() - 60 / speed
         stale = [path for path, written in self._file_written.items() if written < cutoff]
         for path in stale:
             self.files.pop(path, None)

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from . import telemetry
 from .recorder import Tally
 from .snapshot import SourceSnapshot
 from .sources import Source
@@ -27,6 +28,7 @@ class Hub:
         """Poll every source now; a source that raises is reported down, never propagated."""
         snapshots = []
         for source in self.sources:
+            span = telemetry.trace_poll(source.name) if telemetry.TRACING else None
             start = time.perf_counter()
             try:
                 snapshot = source.poll()
@@ -41,6 +43,12 @@ class Hub:
                 )
             if not snapshot.up:
                 self.errors[source.name].inc()
+            if span is not None:
+                span.set(telemetry.SOURCE_UP, snapshot.up)
+                if snapshot.error:
+                    span.set(telemetry.ERROR_TYPE, snapshot.error)
+                    span.fail(snapshot.error)
+                span.end()
             snapshots.append(snapshot)
         with self._lock:
             for snapshot in snapshots:

@@ -4,6 +4,10 @@ for any other cache, and a context manager for single operations.
 The mapping wrapper's hot path is one lookup in the wrapped cache plus one lock-free
 counter bump; latency is timed on a sample of operations (every ``latency_sample_every``-th)
 because timing and a histogram update cost ten times the lookup itself.
+
+Tracing adds one check of ``telemetry.TRACING`` to each operation while it is off. While it
+is on, an operation that ``telemetry.sample()`` picks takes a separate, fully timed path
+that records a span and gives its latency observation the span's trace id (an exemplar).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from time import perf_counter
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
 
+from . import telemetry as _telemetry
 from .memory import EntrySizeSampler
 from .recorder import CacheRecorder, Reading
 from .registry import CacheRegistry, default_registry
@@ -127,6 +132,11 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
 
     # --- lookups ----------------------------------------------------------------------------
     def __getitem__(self, key: K) -> V:
+        if _telemetry.TRACING and _telemetry.sample():
+            value = self._traced_get(key, _MISSING, subscript=True)
+            if value is _MISSING:
+                raise KeyError(key)
+            return cast(V, value)
         if self._countdown > 0:
             self._countdown -= 1
             try:
@@ -154,6 +164,8 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         return value
 
     def get(self, key: K, default: Any = None) -> Any:
+        if _telemetry.TRACING and _telemetry.sample():
+            return self._traced_get(key, default)
         if self._countdown > 0:
             self._countdown -= 1
             try:
@@ -176,6 +188,61 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         next(self._hits)
         return value
 
+    def _traced_get(self, key: K, default: Any, subscript: bool = False) -> Any:
+        """A lookup recorded as a span; its latency carries the trace id as an exemplar.
+        ``subscript`` looks up with ``[]`` so that a cache's ``__missing__`` still runs."""
+        span = _telemetry.start_span(
+            "get " + self._recorder.name,
+            _telemetry.cache_attributes(self._recorder.name, "get", key),
+        )
+        start = perf_counter()
+        try:
+            if subscript:
+                try:
+                    value = self._cache[key]
+                except KeyError:
+                    value = _MISSING
+            else:
+                value = self._get(key, _MISSING)
+        except Exception as exc:
+            self._recorder.error("get", exc)
+            if span is not None:
+                span.end(exc)
+            raise
+        elapsed = perf_counter() - start
+        hit = value is not _MISSING
+        next(self._hits if hit else self._misses)
+        if span is None:
+            self._get_latency.observe(elapsed)
+        else:
+            self._get_latency.observe(elapsed, span.trace_id)
+            span.set(_telemetry.CACHE_HIT, hit)
+            span.end()
+        return value if hit else default
+
+    def _traced_write(self, operation: str, key: K, write: Callable[[], None]) -> None:
+        """A put or remove recorded as a span (counted by the caller when it succeeds)."""
+        name = self._recorder.name
+        span = _telemetry.start_span(
+            f"{operation} {name}", _telemetry.cache_attributes(name, operation, key)
+        )
+        start = perf_counter()
+        try:
+            write()
+        except Exception as exc:
+            if not isinstance(exc, KeyError):
+                self._recorder.error(operation, exc)
+            if span is not None:
+                span.end(exc)
+            raise
+        elapsed = perf_counter() - start
+        latency = self._put_latency if operation == "put" else self._recorder.latency(operation)
+        if span is None:
+            latency.observe(elapsed)
+        else:
+            latency.observe(elapsed, span.trace_id)
+            span.end()
+
     def setdefault(self, key: K, default: Any = None) -> Any:
         value = self.get(key, _MISSING)
         if value is _MISSING:
@@ -185,6 +252,15 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
 
     # --- writes and deletes -----------------------------------------------------------------
     def __setitem__(self, key: K, value: V) -> None:
+        if _telemetry.TRACING and _telemetry.sample():
+            cache = self._cache
+
+            def write() -> None:
+                cache[key] = value
+
+            self._traced_write("put", key, write)
+            next(self._puts)
+            return
         if self._put_countdown > 0:
             self._put_countdown -= 1
             try:
@@ -205,7 +281,15 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         next(self._puts)
 
     def __delitem__(self, key: K) -> None:
-        del self._cache[key]
+        if _telemetry.TRACING and _telemetry.sample():
+            cache = self._cache
+
+            def remove() -> None:
+                del cache[key]
+
+            self._traced_write("remove", key, remove)
+        else:
+            del self._cache[key]
         next(self._removals)
 
     def pop(self, key: K, default: Any = _MISSING) -> Any:
@@ -380,9 +464,14 @@ REMOVE_OPERATIONS = frozenset({"remove", "delete", "del", "invalidate"})
 
 class CacheOperation:
     """One timed cache operation; say how a lookup went with ``hit()``, ``miss()`` or
-    ``result(value)`` (``None`` is a miss)."""
+    ``result(value)`` (``None`` is a miss).
 
-    __slots__ = ("_outcome", "_start", "cache", "key", "operation", "recorder")
+    When tracing is on and the operation is sampled it is also a span, active for the
+    block's duration, so that a Redis call made inside becomes its child; its latency
+    carries the span's trace id as an exemplar.
+    """
+
+    __slots__ = ("_outcome", "_span", "_start", "cache", "key", "operation", "recorder")
 
     def __init__(self, operation: str, recorder: CacheRecorder, key: object = None) -> None:
         self.operation = operation
@@ -391,6 +480,7 @@ class CacheOperation:
         self.key = key
         self._outcome: bool | None = None
         self._start = 0.0
+        self._span: _telemetry.Span | None = None
 
     def hit(self) -> None:
         self._outcome = True
@@ -402,7 +492,18 @@ class CacheOperation:
         self._outcome = value is not None
         return value
 
+    @property
+    def trace_id(self) -> str | None:
+        """The trace id of this operation's span, when it is recorded."""
+        return None if self._span is None else self._span.trace_id
+
     def __enter__(self) -> CacheOperation:
+        if _telemetry.TRACING and _telemetry.sample():
+            self._span = _telemetry.start_span(
+                f"{self.operation} {self.cache}",
+                _telemetry.cache_attributes(self.cache, self.operation, self.key),
+                current=True,
+            )
         self._start = perf_counter()
         return self
 
@@ -412,8 +513,17 @@ class CacheOperation:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        elapsed = perf_counter() - self._start
         recorder = self.recorder
-        recorder.observe(self.operation, perf_counter() - self._start)
+        span = self._span
+        if span is None:
+            recorder.observe(self.operation, elapsed)
+        else:
+            recorder.observe(self.operation, elapsed, span.trace_id)
+            if self._outcome is not None:
+                span.set(_telemetry.CACHE_HIT, self._outcome)
+            self._span = None
+            span.end(exc)
         if exc is not None:
             recorder.error(self.operation, exc)
             return

@@ -6,6 +6,7 @@ import dataclasses
 import gc
 import logging
 
+from . import telemetry
 from .analysis.attach import attach_analysis
 from .app import Exporter
 from .config import Config, ConfigError
@@ -22,7 +23,19 @@ log = logging.getLogger(__name__)
 def assemble(config: Config, exporter: Exporter) -> Exporter:
     """Attach what every mode shares (analysis, tracing) to an exporter. One place to extend."""
     attach_analysis(exporter, config)
+    _attach_tracing(config, exporter)
     return exporter
+
+
+def _attach_tracing(config: Config, exporter: Exporter) -> None:
+    """Tracing from the OTEL_* variables (nothing is imported when they leave it off), and
+    the OpenTelemetry metrics bridge when asked for; both stop with the exporter."""
+    if telemetry.setup_tracing(record_keys=config.tracing_record_keys) is not None:
+        exporter.on_close(telemetry.shutdown_tracing)
+    if config.otel_metrics_bridge:
+        from .otel_metrics import enable_otel_metrics
+
+        enable_otel_metrics(exporter, scope_labels=config.otel_metrics_scope_labels)
 
 
 DEMO_TIME_COMPRESSION = 20.0

@@ -153,3 +153,26 @@ def alert_definitions(config: Config) -> list[AlertDefinition]:
 def escalation_seconds(config: Config) -> float:
     """How long a warning fires before it becomes critical."""
     return config.alert_escalate_after_seconds
+
+
+def rate_window_seconds(config: Config) -> float:
+    """The window of the rates behind the ratio and latency signals (``alerts.rate-window``)."""
+    return config.alert_rate_window
+
+
+SIGNALS: dict[str, str] = {
+    "hit_ratio": "hits / (hits + misses) over the rate window",
+    "memory_bytes": "memory held by the cache now",
+    "memory_limit_ratio": "memory / memory limit now",
+    "memory_full_seconds": "(limit - memory now) / least-squares memory slope over the trend "
+    "window, when growing",
+    "error_ratio": "errors / (lookups + puts + removals) over the rate window",
+    "eviction_ratio": "evictions / puts over the rate window",
+    "latency_p99_seconds": "p99 of the operation latency histogram's increase over the rate "
+    "window (the slowest operation)",
+    "cleanup_overdue_factor": "seconds since the last cleanup / the usual interval between "
+    "cleanups",
+    "source_up": "1 when the source's last poll worked",
+}
+"""What each ``AlertDefinition.signal`` means, as the exporter evaluates it; the generated
+rules compute the same quantities in PromQL."""

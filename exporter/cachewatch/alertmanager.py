@@ -1,0 +1,117 @@
+"""A small Alertmanager API v2 client: list alerts, list silences, acknowledge by silence.
+
+Acknowledging an alert is creating a silence that matches its alert name (and cache): the
+alert keeps firing in Prometheus but Alertmanager stops notifying until the silence ends.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from .errors import UserFacingError
+
+TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class AlertmanagerClient:
+    url: str
+    timeout: float = TIMEOUT_SECONDS
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        target = f"{self.url.rstrip('/')}/api/v2{path}"
+        try:
+            response = requests.request(method, target, timeout=self.timeout, **kwargs)
+        except requests.Timeout:
+            raise UserFacingError(
+                f"Alertmanager at {self.url} is unreachable (no answer within {self.timeout:g}s)"
+            ) from None
+        except requests.ConnectionError:
+            raise UserFacingError(
+                f"Alertmanager at {self.url} is unreachable (connection failed)"
+            ) from None
+        except requests.RequestException as exc:
+            raise UserFacingError(
+                f"Alertmanager at {self.url} is unreachable ({type(exc).__name__})"
+            ) from None
+        if response.status_code >= 400:
+            detail = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+            raise UserFacingError(
+                f"Alertmanager at {self.url} answered {response.status_code} to {method} "
+                f"{path}: {detail}"
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise UserFacingError(f"{target} did not answer JSON: is it Alertmanager?") from None
+
+    def alerts(self, active_only: bool = True) -> list[dict[str, Any]]:
+        params = {"active": "true", "silenced": str(not active_only).lower(),
+                  "inhibited": str(not active_only).lower()}  # fmt: skip
+        found: list[dict[str, Any]] = self._call("GET", "/alerts", params=params)
+        return found
+
+    def silences(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", "/silences")
+        return found
+
+    def silence(
+        self,
+        alertname: str,
+        duration: timedelta,
+        comment: str,
+        cache: str | None = None,
+        created_by: str | None = None,
+        now: datetime | None = None,
+    ) -> str:
+        """Create a silence for ``alertname`` (and ``cache``); returns its id."""
+        start = now or datetime.now(UTC)
+        matchers = [{"name": "alertname", "value": alertname, "isRegex": False, "isEqual": True}]
+        if cache:
+            matchers.append({"name": "cache", "value": cache, "isRegex": False, "isEqual": True})
+        body = {
+            "matchers": matchers,
+            "startsAt": start.isoformat(),
+            "endsAt": (start + duration).isoformat(),
+            "createdBy": created_by or _user(),
+            "comment": comment,
+        }
+        answer = self._call("POST", "/silences", json=body)
+        return str(answer.get("silenceID", ""))
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cachewatch"
+
+
+def format_alert(alert: dict[str, Any]) -> str:
+    labels = alert.get("labels", {})
+    state = alert.get("status", {}).get("state", "?")
+    where = f" cache={labels['cache']}" if "cache" in labels else ""
+    extra = "".join(f" {k}={labels[k]}" for k in ("source", "operation", "instance") if k in labels)
+    summary = alert.get("annotations", {}).get("summary", "")
+    return (
+        f"{labels.get('alertname', '?')} severity={labels.get('severity', '?')}{where}{extra} "
+        f"state={state} since={alert.get('startsAt', '?')}  {summary}"
+    ).rstrip()
+
+
+def format_silence(silence: dict[str, Any]) -> str:
+    matchers = ",".join(
+        f"{m['name']}{'=' if m.get('isEqual', True) else '!='}{'~' if m.get('isRegex') else ''}"
+        f"{m['value']}"
+        for m in silence.get("matchers", [])
+    )
+    state = silence.get("status", {}).get("state", "?")
+    return (
+        f"{silence.get('id', '?')} {state} {{{matchers}}} until={silence.get('endsAt', '?')} "
+        f"by={silence.get('createdBy', '?')} comment={silence.get('comment', '')!r}"
+    )

@@ -1,0 +1,465 @@
+"""promtool unit tests of the generated alert rules, derived from the same thresholds.
+
+Each alert gets scenarios that must fire (warning, critical), must stay pending before its
+``for``, must escalate when a warning persists, and must not fire (healthy values, and the
+idle-cache guard of CacheHitRatioLow). Inputs are chosen so the values Prometheus renders
+into the annotations are exact, because promtool compares annotations verbatim.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import catalog as c
+from ..analysis.definitions import CRITICAL, WARNING, AlertDefinition, alert_definitions
+from ..config import Config
+from ..exposition import floatToGoString
+from . import promql as q
+from .rules import AlertRule, cache_alert_rules, redis_and_exporter_rules, render_rule, render_value
+
+CACHE = "c1"
+STEP = 60  # seconds between input samples and rule evaluations
+
+
+@dataclass
+class Scenario:
+    """Input series and the alerts expected at some evaluation times."""
+
+    name: str
+    series: dict[str, str]
+    checks: list[tuple[float, str, list[dict[str, Any]]]] = field(default_factory=list)
+
+    def render(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "interval": q.fmt_duration(STEP),
+            "input_series": [{"series": s, "values": v} for s, v in self.series.items()],
+            "alert_rule_test": [
+                {"eval_time": q.fmt_duration(t), "alertname": name, "exp_alerts": alerts}
+                for t, name, alerts in self.checks
+            ],
+        }
+
+
+def _labels(**labels: str) -> str:
+    return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+def _linear(start: float, per_step: float, steps: int) -> str:
+    return f"{q.fmt_number(start)}+{q.fmt_number(per_step)}x{steps}"
+
+
+def _expected(
+    rule: AlertRule, config: Config, value: float, labels: dict[str, str]
+) -> dict[str, Any]:
+    rendered = render_rule(rule, config)
+    text = render_value_text(rule, value)
+    annotations = {}
+    for key, template in rendered["annotations"].items():
+        out = template.replace(rule.value, text) if rule.value != "down" else template
+        for name, label in labels.items():
+            out = out.replace(f"{{{{ $labels.{name} }}}}", label)
+        annotations[key] = out
+    return {"exp_labels": {**labels, **rendered["labels"]}, "exp_annotations": annotations}
+
+
+def render_value_text(rule: AlertRule, value: float) -> str:
+    for unit in ("ratio", "bytes", "seconds", "factor"):
+        if rule.value == _template(unit):
+            return render_value(unit, value)
+    return f"{value:g}"
+
+
+def _template(unit: str) -> str:
+    from .rules import VALUE_TEMPLATES
+
+    return VALUE_TEMPLATES[unit]
+
+
+class _Builder:
+    """Collects scenarios for one alert definition with the rules generated for it."""
+
+    def __init__(self, config: Config, definition: AlertDefinition) -> None:
+        self.config = config
+        self.d = definition
+        self.rules = [r for r in cache_alert_rules(config) if r.alert == definition.name]
+        self.wait = definition.thresholds[0].for_seconds
+        self.escalate = self.wait + config.alert_escalate_after_seconds
+        self.scenarios: list[Scenario] = []
+        # The rate window fully covered by samples, plus one evaluation.
+        self.settle = config.alert_rate_window + STEP
+
+    def steps(self, until: float) -> int:
+        return math.ceil(until / STEP) + 2
+
+    def rule(self, severity: str, escalated: bool = False) -> AlertRule:
+        for r in self.rules:
+            if r.severity == severity and bool(r.extra_labels) == escalated:
+                return r
+        raise LookupError(f"{self.d.name} has no {severity} rule")
+
+    def expect(self, value: float, labels: dict[str, str], *which: tuple[str, bool]) -> list[Any]:
+        return [_expected(self.rule(s, e), self.config, value, labels) for s, e in which]
+
+    def add(
+        self,
+        name: str,
+        series: dict[str, str],
+        value: float,
+        labels: dict[str, str],
+        severities: tuple[str, ...],
+        true_from: float = 0.0,
+    ) -> None:
+        """A condition that holds from ``true_from`` on: pending, firing, then escalated."""
+        fire_at = max(true_from + self.wait + 2 * STEP, self.settle)
+        which = [(s, False) for s in severities]
+        checks: list[tuple[float, str, list[Any]]] = []
+        if self.wait >= 2 * STEP and true_from + self.wait - STEP >= self.settle:
+            checks.append((true_from + self.wait - STEP, self.d.name, []))
+        checks.append((fire_at, self.d.name, self.expect(value, labels, *which)))
+        if self.d.escalates and WARNING in severities:
+            when = true_from + self.escalate + 2 * STEP
+            checks.append((when, self.d.name, self.expect(value, labels, *which, (CRITICAL, True))))
+        self.scenarios.append(Scenario(f"{self.d.name}: {name}", series, checks))
+
+    def quiet(self, name: str, series: dict[str, str], at: float | None = None) -> None:
+        when = at if at is not None else max(self.escalate, self.wait) + 2 * STEP
+        self.scenarios.append(Scenario(f"{self.d.name}: {name}", series, [(when, self.d.name, [])]))
+
+
+def _horizon(config: Config) -> float:
+    return config.alert_for_seconds + config.alert_escalate_after_seconds + 4 * STEP
+
+
+def _hit_ratio(b: _Builder, cfg: Config) -> None:
+    total = max(100, math.ceil(cfg.hit_ratio_min_request_rate * 4 * 60 / 100) * 100)
+    n = b.steps(_horizon(cfg))
+    gets = c.CACHE_GETS.name
+
+    def series(hits: int, misses: int) -> dict[str, str]:
+        return {
+            gets + _labels(cache=CACHE, result="hit"): _linear(10**6, hits, n),
+            gets + _labels(cache=CACHE, result="miss"): _linear(10**6, misses, n),
+        }
+
+    warn, crit = cfg.hit_ratio_warning, cfg.hit_ratio_critical
+    # While the 5m window fills, rate() extrapolates half a step back: at t minutes the
+    # request rate is total * (t + 0.5) / window, which must reach the idle guard's rate.
+    window = cfg.alert_rate_window
+    ramp = max(1, math.ceil(window * cfg.hit_ratio_min_request_rate / total - 0.5)) * STEP
+    if crit < warn:
+        hits = math.floor((warn + crit) / 2 * total)
+        b.add(
+            "warning between the thresholds",
+            series(hits, total - hits),
+            hits / total,
+            {"cache": CACHE},
+            (WARNING,),
+            ramp,
+        )
+    if crit > 0:
+        hits = math.floor(crit / 2 * total)
+        b.add(
+            "critical below the critical threshold",
+            series(hits, total - hits),
+            hits / total,
+            {"cache": CACHE},
+            (WARNING, CRITICAL),
+            ramp,
+        )
+    hits = math.ceil((1 + warn) / 2 * total)
+    b.quiet("healthy hit ratio", series(hits, total - hits))
+    idle = math.floor(cfg.hit_ratio_min_request_rate * 60 / 2)
+    if idle >= 1:
+        b.quiet("idle cache never alerts", series(0, idle))
+
+
+def _memory(b: _Builder, cfg: Config) -> None:
+    mb = 1024 * 1024
+    n = b.steps(_horizon(cfg))
+    metric = c.MEMORY.name + _labels(cache=CACHE)
+    w, k = cfg.memory_warning_mb * mb, cfg.memory_critical_mb * mb
+    if k > w:
+        value = math.floor((w + k) / 2)
+        b.add(
+            "warning between the thresholds",
+            {metric: f"{value}x{n}"},
+            value,
+            {"cache": CACHE},
+            (WARNING,),
+        )
+    value = math.floor(k * 1.5) + 1
+    b.add(
+        "critical above the critical threshold",
+        {metric: f"{value}x{n}"},
+        value,
+        {"cache": CACHE},
+        (WARNING, CRITICAL),
+    )
+    b.quiet("below the warning threshold", {metric: f"{math.floor(w / 2)}x{n}"})
+
+
+def _near_limit(b: _Builder, cfg: Config) -> None:
+    n = b.steps(_horizon(cfg))
+    limit = 1000 * 1024 * 1024
+    mem, lim = c.MEMORY.name + _labels(cache=CACHE), c.MEMORY_LIMIT.name + _labels(cache=CACHE)
+    ratio = (1 + cfg.memory_near_limit_ratio) / 2
+    b.add(
+        "above the share of its limit",
+        {mem: f"{round(limit * ratio)}x{n}", lim: f"{limit}x{n}"},
+        round(limit * ratio) / limit,
+        {"cache": CACHE},
+        (WARNING,),
+    )
+    b.quiet("well below its limit", {mem: f"{round(limit * ratio / 2)}x{n}", lim: f"{limit}x{n}"})
+    b.quiet("no limit configured", {mem: f"{limit}x{n}"})
+
+
+def _full_soon(b: _Builder, cfg: Config) -> None:
+    horizon = _horizon(cfg)
+    n = b.steps(horizon)
+    per_second = 4096
+    mem, lim = c.MEMORY.name + _labels(cache=CACHE), c.MEMORY_LIMIT.name + _labels(cache=CACHE)
+    start = 10**8
+    within = cfg.memory_full_soon_seconds
+    # Full within the window from the first evaluation to past the escalation.
+    end = n * STEP
+    limit = start + per_second * (end + within / 4)
+    if end > within * 0.75:
+        limit = start + per_second * (STEP + within * 0.9)
+    growth = {mem: _linear(start, per_second * STEP, n), lim: f"{q.fmt_number(limit)}x{n}"}
+    b.add("growing toward its limit", growth, 0.0, {"cache": CACHE}, (WARNING,), STEP)
+    # Fill in the exact forecast at each check: (limit - memory) / slope.
+    scenario = b.scenarios[-1]
+    for t, _, alerts in scenario.checks:
+        for alert in alerts:
+            seconds = (limit - (start + per_second * t)) / per_second
+            alert.update(_expected_for(b, alert, seconds))
+    slow = start + per_second * within * 3 + per_second * end
+    b.quiet(
+        "growing, but full later than the threshold",
+        {mem: _linear(start, per_second * STEP, n), lim: f"{q.fmt_number(slow)}x{n}"},
+    )
+    b.quiet("flat memory near the limit", {mem: f"{start}x{n}", lim: f"{start + 1}x{n}"})
+
+
+def _expected_for(b: _Builder, alert: dict[str, Any], value: float) -> dict[str, Any]:
+    escalated = alert["exp_labels"].get("escalated") == "true"
+    rule = b.rule(alert["exp_labels"]["severity"], escalated)
+    return _expected(rule, b.config, value, {"cache": CACHE})
+
+
+def _errors(b: _Builder, cfg: Config) -> None:
+    n = b.steps(_horizon(cfg))
+    total = 1000
+
+    def series(errors: int) -> dict[str, str]:
+        out = {
+            c.CACHE_GETS.name + _labels(cache=CACHE, result="hit"): _linear(10**6, total, n),
+            c.CACHE_GETS.name + _labels(cache=CACHE, result="miss"): f"0x{n}",
+            c.CACHE_PUTS.name + _labels(cache=CACHE): f"0x{n}",
+            c.CACHE_REMOVALS.name + _labels(cache=CACHE): f"0x{n}",
+        }
+        if errors:
+            key = c.ERRORS.name + _labels(cache=CACHE, operation="get", error="OSError")
+            out[key] = _linear(1000, errors, n)
+        return out
+
+    w, k = cfg.error_ratio_warning, cfg.error_ratio_critical
+    if k > w:
+        e = math.floor((w + k) / 2 * total)
+        b.add("warning between the thresholds", series(e), e / total, {"cache": CACHE}, (WARNING,))
+    e = min(total, math.floor((1 + k) / 2 * total))
+    b.add(
+        "critical above the critical threshold",
+        series(e),
+        e / total,
+        {"cache": CACHE},
+        (WARNING, CRITICAL),
+    )
+    b.quiet("few errors", series(math.floor(w / 2 * total)))
+    b.quiet("no error series at all", series(0))
+
+
+def _evictions(b: _Builder, cfg: Config) -> None:
+    n = b.steps(_horizon(cfg))
+    puts = 100
+
+    def series(evictions: int, put: int = puts) -> dict[str, str]:
+        return {
+            c.CACHE_PUTS.name + _labels(cache=CACHE): _linear(10**6, put, n),
+            c.CACHE_EVICTIONS.name + _labels(cache=CACHE): _linear(10**5, evictions, n),
+        }
+
+    w = cfg.eviction_ratio_warning
+    e = max(1, math.ceil(w * 2 * puts))
+    b.add("evicting a large share of puts", series(e), e / puts, {"cache": CACHE}, (WARNING,))
+    b.quiet("few evictions", series(math.floor(w / 2 * puts)))
+    b.quiet("no puts at all", series(0, 0))
+
+
+def _latency(b: _Builder, cfg: Config) -> None:
+    n = b.steps(_horizon(cfg))
+    bounds = catalog_bounds()
+    t = cfg.latency_p99_warning_seconds
+    bucket = c.OPERATION_DURATION.name + "_bucket"
+
+    def series(index: int) -> dict[str, str]:
+        lower, upper = bounds[index - 1], bounds[index]
+        out = {}
+        for le in (lower, upper):
+            count = 0 if le == lower else 100
+            out[bucket + _labels(cache=CACHE, operation="get", le=floatToGoString(le))] = _linear(
+                10**6 if count else 0, count, n
+            )
+        out[bucket + _labels(cache=CACHE, operation="get", le="+Inf")] = _linear(10**6, 100, n)
+        return out
+
+    slow = next(i for i, v in enumerate(bounds) if i > 0 and bounds[i - 1] >= t)
+    lower, upper = bounds[slow - 1], bounds[slow]
+    p99 = lower + (upper - lower) * 0.99
+    labels = {"cache": CACHE, "operation": "get"}
+    b.add("slow operations", series(slow), p99, labels, (WARNING,))
+    fast = max(i for i, v in enumerate(bounds) if i > 0 and v <= t / 2)
+    b.quiet("fast operations", series(fast))
+
+
+def catalog_bounds() -> tuple[float, ...]:
+    return c.LATENCY_BUCKETS
+
+
+def _cleanup(b: _Builder, cfg: Config) -> None:
+    window = 360  # the 6h cleanup window, in one-minute steps
+    f = cfg.cleanup_stalled_factor
+    # Cleanups every minute for 6h, then none: after d minutes the factor is d(360-d)/360.
+    stall = next((d for d in range(1, 180) if d * (window - d) / window > f), None)
+    if stall is None:
+        return
+    extra = math.ceil((_horizon(cfg) + stall * STEP) / STEP) + 4
+    counter = c.CLEANUPS.name + _labels(cache=CACHE, trigger="scheduled")
+    stamp = c.LAST_CLEANUP.name + _labels(cache=CACHE)
+    series = {
+        counter: f"1000+1x{window} {1000 + window}x{extra}",
+        stamp: f"0+60x{window} {window * 60}x{extra}",
+    }
+    start = window * STEP + stall * STEP
+    b.add("no cleanup for a while", series, 0.0, {"cache": CACHE}, (WARNING,), start - STEP * 0)
+    scenario = b.scenarios[-1]
+    for when, _, alerts in scenario.checks:
+        d = round((when - window * STEP) / STEP)
+        for alert in alerts:
+            alert.update(_expected_for(b, alert, d * (window - d) / window))
+    regular = {
+        counter: f"1000+1x{window + extra}",
+        stamp: f"0+60x{window + extra}",
+    }
+    b.quiet("regular cleanups", regular, at=start + b.escalate)
+
+
+def _source(b: _Builder, cfg: Config) -> None:
+    n = b.steps(_horizon(cfg))
+    up = c.SOURCE_UP.name
+    b.add(
+        "source down",
+        {up + _labels(source="redis"): f"0x{n}"},
+        0.0,
+        {"source": "redis"},
+        (CRITICAL,),
+    )
+    b.quiet("source up", {up + _labels(source="redis"): f"1x{n}"})
+
+
+SCENARIOS = {
+    "hit_ratio": _hit_ratio,
+    "memory_bytes": _memory,
+    "memory_limit_ratio": _near_limit,
+    "memory_full_seconds": _full_soon,
+    "error_ratio": _errors,
+    "eviction_ratio": _evictions,
+    "latency_p99_seconds": _latency,
+    "cleanup_overdue_factor": _cleanup,
+    "source_up": _source,
+}
+
+
+def cache_alert_tests(config: Config) -> dict[str, Any]:
+    tests: list[dict[str, Any]] = []
+    for definition in alert_definitions(config):
+        builder = _Builder(config, definition)
+        SCENARIOS[definition.signal](builder, config)
+        tests += [s.render() for s in builder.scenarios]
+    return {
+        "rule_files": ["../rules/cachewatch-recording.yml", "../rules/cachewatch-alerts.yml"],
+        "evaluation_interval": q.fmt_duration(STEP),
+        "tests": tests,
+    }
+
+
+def redis_alert_tests(config: Config) -> dict[str, Any]:
+    by_name = {r.alert: r for r in redis_and_exporter_rules()}
+    n = 20
+    inst = {"instance": "redis:6379", "job": "cachewatch"}
+
+    def one(
+        alert: str, series: dict[str, str], labels: dict[str, str] | None, value: float = 0.0
+    ) -> dict[str, Any]:
+        expected = [] if labels is None else [_expected(by_name[alert], config, value, labels)]
+        return Scenario(
+            f"{alert}: {'fires' if labels is not None else 'quiet'}",
+            series,
+            [(10 * STEP, alert, expected)],
+        ).render()
+
+    up = _labels(job="cachewatch", instance="exporter:10287")
+    tests = [
+        one(
+            "CachewatchExporterDown",
+            {"up" + up: f"0x{n}"},
+            {"job": "cachewatch", "instance": "exporter:10287"},
+        ),
+        one(
+            "CachewatchExporterDown",
+            {
+                "up" + up: f"1x{n}",
+                "up" + _labels(job="prometheus", instance="localhost:9090"): f"0x{n}",
+            },
+            None,
+        ),
+        one("RedisDown", {"redis_up" + _labels(**inst): f"0x{n}"}, inst),
+        one("RedisDown", {"redis_up" + _labels(**inst): f"1x{n}"}, None),
+        one(
+            "RedisMemoryNearMax",
+            {
+                "redis_memory_used_bytes" + _labels(**inst): f"950x{n}",
+                "redis_memory_max_bytes" + _labels(**inst): f"1000x{n}",
+            },
+            inst,
+            0.95,
+        ),
+        one(
+            "RedisMemoryNearMax",
+            {
+                "redis_memory_used_bytes" + _labels(**inst): f"950x{n}",
+                "redis_memory_max_bytes" + _labels(**inst): f"0x{n}",
+            },
+            None,
+        ),
+        one(
+            "RedisRejectedConnections",
+            {"redis_rejected_connections_total" + _labels(**inst): f"0+1x{n}"},
+            inst,
+            5.0,
+        ),
+        one(
+            "RedisRejectedConnections",
+            {"redis_rejected_connections_total" + _labels(**inst): f"3x{n}"},
+            None,
+        ),
+    ]
+    return {
+        "rule_files": ["../rules/cachewatch-alerts.yml", "../rules/redis-alerts.yml"],
+        "evaluation_interval": q.fmt_duration(STEP),
+        "tests": tests,
+    }
