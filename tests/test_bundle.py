@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -412,7 +413,7 @@ def test_compose_refuses_to_start_without_the_secrets() -> None:
 
 def test_native_stack_renders_configs_the_servers_accept(tmp_path: Path) -> None:
     result = run(
-        str(ROOT / ".venv/bin/python") if (ROOT / ".venv/bin/python").exists() else "python3",
+        sys.executable,
         "scripts/stack.py",
         "--render-only",
         "--workdir",
