@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# redis-server: Redis source tests (openssl makes certificates for its TLS test); prometheus: promtool and the end-to-end Prometheus;
-# prometheus-alertmanager: amtool and Alertmanager; prometheus-redis-exporter: the side-by-side
-# benchmark; docker-compose: validates docker-compose.yml (no Docker engine needed for that).
+# redis-server: Redis source tests; openssl: certificates for the Redis TLS test; prometheus:
+# promtool and the end-to-end Prometheus; prometheus-alertmanager: amtool and Alertmanager;
+# prometheus-redis-exporter: the side-by-side benchmark and the metric-name comparison test;
+# docker-compose: validates docker-compose.yml (no Docker engine needed for that).
 PACKAGES="redis-server openssl prometheus prometheus-alertmanager prometheus-redis-exporter docker-compose python3-venv"
 missing=""
 for package in $PACKAGES; do

@@ -56,10 +56,11 @@ def status(response: bytes) -> int:
         (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\n folded: header\r\n\r\n", 400),
         (b"\r\n\r\n", 400),
-        (b"GET /%00%ff/../metrics HTTP/1.1\r\n\r\n", 404),
-        (b"GET http://evil.example/metrics HTTP/1.1\r\n\r\n", 404),
-        (b"HEAD /metrics HTTP/1.1\r\n\r\n", 200),
-        (b"GET /metrics?name[]=cache_gets_total&%zz=%%% HTTP/1.1\r\n\r\n", 200),
+        # Not malformed: answered, and the connection closes because the client asks.
+        (b"GET /%00%ff/../metrics HTTP/1.1\r\nConnection: close\r\n\r\n", 404),
+        (b"GET http://evil.example/metrics HTTP/1.1\r\nConnection: close\r\n\r\n", 404),
+        (b"HEAD /metrics HTTP/1.0\r\n\r\n", 200),
+        (b"GET /metrics?name[]=cache_gets_total&%zz=%%% HTTP/1.0\r\n\r\n", 200),
     ],
 )
 def test_bad_requests_get_4xx_and_the_connection_closes(

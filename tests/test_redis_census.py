@@ -156,3 +156,22 @@ def test_longest_prefix_wins(redis: RedisServer) -> None:
     assert {e.name: e.size for e in census.report().estimates} == {
         "users": 100, "user_sessions": 30,
     }  # fmt: skip
+
+
+def test_memory_sampling_keeps_its_budget_with_many_caches(redis: RedisServer) -> None:
+    conn = client(redis)
+    caches = [CachePrefix(f"c{i}", f"c{i}:") for i in range(20)]
+    for cache in caches:
+        fill(conn, cache.prefix, 30)
+    census = KeyCensus(caches, keys_per_step=100_000, samples_per_step=5)
+    before = commandstats(conn)
+    for _ in range(4):
+        census.step(_CensusCalls(conn))
+    after = commandstats(conn)
+    assert calls(before, after, "memory|usage") == 4 * 5
+    # The caches took turns: every one has a memory estimate, from its own samples.
+    for estimate in census.report().estimates:
+        keys = conn.scan_iter(match=f"{estimate.name}:*")
+        truth = sum(conn.memory_usage(key) or 0 for key in keys)
+        assert estimate.memory_bytes is not None
+        assert abs(estimate.memory_bytes - truth) <= 0.1 * truth, estimate

@@ -95,3 +95,26 @@ def test_yaml_cache_mapping_errors_name_the_setting(tmp_path: Path) -> None:
     config_file.write_text("redis:\n  caches:\n    users:\n")
     with pytest.raises(Exception, match=r"redis\.cache"):
         load_config("serve", {"config_file": str(config_file)}, environ={})
+
+
+def test_redis_is_imported_only_by_the_redis_source_and_without_the_otel_sdk() -> None:
+    """redis-py 8 would import the OpenTelemetry metrics SDK: only when the source connects,
+    and then without it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import cachewatch, cachewatch.cli, cachewatch.runner\n"
+        "assert 'redis' not in sys.modules, 'redis imported too early'\n"
+        "from cachewatch.sources.redis import RedisSettings, connect\n"
+        "from cachewatch.redisurl import parse_redis_address\n"
+        "assert 'redis' not in sys.modules\n"
+        "connect(RedisSettings(parse_redis_address('redis://127.0.0.1:1/0')))\n"
+        "assert 'redis' in sys.modules\n"
+        "assert 'opentelemetry.sdk.metrics' not in sys.modules\n"
+        "import opentelemetry.sdk.metrics  # still importable for tracing afterwards\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.stdout.decode().strip() == "ok", done.stderr.decode()

@@ -3,6 +3,7 @@ within 2 s even with a stuck client, and every connection ends up closed."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -20,7 +21,7 @@ def _scrape_forever(port: int, stop: threading.Event, outcomes: list[str]) -> No
     while not stop.is_set():
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-                conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 data = b""
                 while chunk := conn.recv(65536):
                     data += chunk
@@ -36,10 +37,36 @@ def _scrape_forever(port: int, stop: threading.Event, outcomes: list[str]) -> No
         )  # fmt: skip
         if not data:
             outcomes.append("refused")  # accepted by the kernel, closed before being served
-        elif head.startswith(b"HTTP/1.0 200") and len(body) == length:
+        elif head.startswith(b"HTTP/1.1 200") and len(body) == length:
             outcomes.append("ok")
         else:
             outcomes.append("truncated")
+
+
+def _scrape_kept_alive(port: int, stop: threading.Event, outcomes: list[str]) -> None:
+    """Scrape over one kept-alive connection, as Prometheus does, reconnecting when closed."""
+    conn: http.client.HTTPConnection | None = None
+    while not stop.is_set():
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/metrics")
+            response = conn.getresponse()
+            body = response.read()
+            ok = response.status == 200 and len(body) == int(response.headers["Content-Length"])
+            outcomes.append("ok" if ok else "truncated")
+            if response.will_close:
+                conn.close()
+                conn = None
+        except http.client.IncompleteRead:
+            outcomes.append("truncated")
+            conn = None
+        except (OSError, http.client.HTTPException):
+            outcomes.append("refused")  # closed between two requests, or nothing listens
+            conn = None
+            time.sleep(0.01)
+    if conn is not None:
+        conn.close()
 
 
 def test_sigterm_during_scrapes_is_graceful_and_bounded() -> None:
@@ -54,8 +81,8 @@ def test_sigterm_during_scrapes_is_graceful_and_bounded() -> None:
     stop = threading.Event()
     outcomes: list[str] = []
     scrapers = [
-        threading.Thread(target=_scrape_forever, args=(port, stop, outcomes)) for _ in range(6)
-    ]
+        threading.Thread(target=_scrape_forever, args=(port, stop, outcomes)) for _ in range(4)
+    ] + [threading.Thread(target=_scrape_kept_alive, args=(port, stop, outcomes)) for _ in range(2)]
     try:
         wait_for_port(port, timeout=30)
         stuck = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -116,7 +143,7 @@ def test_sigterm_flushes_spans_within_two_seconds() -> None:
             wait_for_port(port, timeout=30)
             for _ in range(3):
                 with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-                    conn.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+                    conn.sendall(b"GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n")
                     while conn.recv(65536):
                         pass
             before = len(receiver.received())

@@ -450,7 +450,7 @@ class Config:
         parse_positive_duration, commands=("serve",), metavar="DURATION",
     )  # fmt: skip
     redis_census_keys: int = setting(
-        "redis.census-keys", 2000,
+        "redis.census-keys", 1500,
         "Census budget: keys SCANned per census step (0 turns the census off).",
         parse_census_keys, commands=("serve",), metavar="N",
     )  # fmt: skip

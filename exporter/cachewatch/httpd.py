@@ -1,10 +1,13 @@
 """The HTTP server under the WSGI app: strict about requests, bounded in what it holds.
 
 Limits: request line (URL) and header block sizes, number of headers, no request bodies,
-GET and HEAD only, a per-connection timeout (slow clients cannot hold a thread), and a cap
-on concurrent connections. Every bad request gets a 4xx and the connection is closed. TLS
-handshakes happen in the connection's own thread, so a client that never finishes one blocks
-nobody. Shutdown lets in-flight requests finish for a bounded time.
+GET and HEAD only, a deadline for each request head (slow clients cannot hold a thread), and
+a cap on concurrent connections. Every bad request gets a 4xx and the connection is closed.
+TLS handshakes happen in the connection's own thread, so a client that never finishes one
+blocks nobody. HTTP/1.1 keep-alive, as Prometheus scrapes: several requests per connection
+spare a TCP (and TLS) handshake and a thread per scrape; an idle connection is closed after
+KEEP_ALIVE_IDLE seconds, and none is kept alive while the server is busy or stopping.
+Shutdown lets in-flight requests finish for a bounded time and closes idle connections.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ MAX_REQUEST_LINE = 8192
 MAX_HEADER_BYTES = 16384
 MAX_HEADERS = 64
 REQUEST_TIMEOUT = 10.0
+KEEP_ALIVE_IDLE = 60.0
 MAX_CONNECTIONS = 128
 ALLOWED_METHODS = ("GET", "HEAD")
 
@@ -37,6 +41,13 @@ class _HeadTooLarge(Exception):
 
 class _ServerHandler(ServerHandler):
     server_software = "cachewatch"
+    http_version = "1.1"
+
+    def cleanup_headers(self) -> None:
+        super().cleanup_headers()
+        request = getattr(self, "request_handler", None)
+        if request is not None and request.close_connection:
+            self.headers["Connection"] = "close"  # type: ignore[attr-defined]
 
     def log_exception(self, exc_info: Any) -> None:
         # Never reached through make_wsgi_app (which cannot raise); keep tracebacks in the log.
@@ -44,11 +55,14 @@ class _ServerHandler(ServerHandler):
 
 
 class RequestHandler(WSGIRequestHandler):
-    """One connection, one request, then close (HTTP/1.0 semantics, as wsgiref)."""
+    """One connection: requests one after the other while the client keeps it alive."""
 
     server_version = "cachewatch"
     sys_version = ""
+    protocol_version = "HTTP/1.1"
     timeout = REQUEST_TIMEOUT
+    disable_nagle_algorithm = True  # a response must not wait for the previous one's ACK
+    wbufsize = 8 * 1024  # headers in one send; a body larger than this goes straight out
     server: HardenedWSGIServer
 
     def setup(self) -> None:
@@ -71,8 +85,9 @@ class RequestHandler(WSGIRequestHandler):
         self._reject(code, message or HTTPStatus(code).phrase)
 
     def _reject(self, code: int, text: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        """A short plain-text 4xx; never fails the thread if the client is gone."""
+        """A short plain-text 4xx, then close; never fails the thread if the client is gone."""
         self._answered = True
+        self.close_connection = True
         if self.request_version in ("HTTP/0.9", ""):
             self.request_version = "HTTP/1.0"
         flat = text.replace("\r", " ").replace("\n", " ")[:200]
@@ -104,13 +119,33 @@ class RequestHandler(WSGIRequestHandler):
         raise _HeadTooLarge
 
     def handle(self) -> None:
+        self.close_connection = True
         try:
             self._handle_one()
+            self.wfile.flush()
+            while not self.close_connection and self._await_next_request():
+                self._handle_one()
+                self.wfile.flush()
         except (OSError, ssl.SSLError) as exc:  # timeouts, resets, TLS failures mid-request
             log.debug("connection from %s dropped: %s", self.address_string(), type(exc).__name__)
         finally:
             self.server.read(self.request)
         self.close_connection = True
+
+    def _await_next_request(self) -> bool:
+        """Keep-alive: wait up to KEEP_ALIVE_IDLE for the next request's first byte; from
+        then on its head has REQUEST_TIMEOUT, as the first request's had."""
+        idle = self.server.keep_alive_idle
+        if not self.server.reading(self.request, idle):
+            return False  # the server is stopping
+        self.connection.settimeout(idle)
+        try:
+            if not self.rfile.peek(1):  # type: ignore[attr-defined]
+                return False
+        except (OSError, ValueError):
+            return False
+        self.connection.settimeout(self.server.request_timeout)
+        return self.server.reading(self.request)
 
     def _handle_one(self) -> None:
         self.command, self.request_version, self.requestline = "", "", ""
@@ -143,6 +178,8 @@ class RequestHandler(WSGIRequestHandler):
         if self.request_version == "HTTP/0.9":
             self._reject(HTTPStatus.BAD_REQUEST, "HTTP/0.9 is not supported")
             return
+        if self.server.closing or self.server.busy:
+            self.close_connection = True  # answered with "Connection: close"
         if self.command not in ALLOWED_METHODS:
             self._reject(
                 HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed", (("Allow", "GET, HEAD"),)
@@ -179,6 +216,8 @@ class HardenedWSGIServer(ThreadingMixIn, WSGIServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.ssl_context: ssl.SSLContext | None = None
         self.request_timeout = REQUEST_TIMEOUT
+        self.keep_alive_idle = KEEP_ALIVE_IDLE
+        self.closing = False
         self._reading: dict[Any, float] = {}
         self._reading_lock = threading.Lock()
         self._closed = threading.Event()
@@ -205,10 +244,24 @@ class HardenedWSGIServer(ThreadingMixIn, WSGIServer):
             )
         return sock, address
 
-    def reading(self, connection: Any) -> None:
-        """``connection`` is in its handshake or request head: it has REQUEST_TIMEOUT in all."""
+    def reading(self, connection: Any, seconds: float | None = None) -> bool:
+        """``connection`` is in its handshake or request head (it has REQUEST_TIMEOUT in all),
+        or idle between requests (``seconds``). False when the server is stopping."""
         with self._reading_lock:
-            self._reading[connection] = time.monotonic() + self.request_timeout
+            if self.closing:
+                return False
+            self._reading[connection] = time.monotonic() + (seconds or self.request_timeout)
+            return True
+
+    def begin_close(self) -> None:
+        """No new requests on kept-alive connections from now on."""
+        with self._reading_lock:
+            self.closing = True
+
+    @property
+    def busy(self) -> bool:
+        """Over half the connection slots taken: keep no connection alive for now."""
+        return self._active > MAX_CONNECTIONS // 2
 
     def read(self, connection: Any) -> None:
         with self._reading_lock:

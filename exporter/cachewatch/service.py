@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,6 +23,27 @@ log = logging.getLogger(__name__)
 
 class ListenError(RuntimeError):
     """The HTTP address cannot be bound (in use, not ours, not resolvable)."""
+
+
+M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas, as ``MALLOC_ARENA_MAX`` would (unless that is set).
+
+    glibc gives threads their own arenas (up to 8 per core), each keeping freed memory; with a
+    thread per connection, 50 concurrent scrapers left about 1.5 MiB more resident than two
+    arenas do, for no speed gain under the GIL. Only for cachewatch's own processes (an
+    application embedding cachewatch keeps its allocator as it is); a no-op off glibc.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
 
 
 def start(exporter: Exporter, address: ListenAddress) -> HttpServer:
@@ -67,6 +91,7 @@ def run_until_stopped(
     out: Callable[[str], None] = print,
 ) -> int:
     """Serve until SIGINT/SIGTERM or ``duration`` seconds; print a status line periodically."""
+    limit_malloc_arenas()
     server = start(exporter, address)
     stop = threading.Event()
 

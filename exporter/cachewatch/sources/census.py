@@ -106,7 +106,7 @@ class KeyCensus:
         self,
         caches: Sequence[CachePrefix],
         *,
-        keys_per_step: int = 2000,
+        keys_per_step: int = 1500,
         samples_per_step: int = 32,
         scan_count: int = 1000,
         clock: Callable[[], float] = time.time,
@@ -131,6 +131,8 @@ class KeyCensus:
         self._last_pass_duration: float | None = None
         self._errors = 0
         self._memory_allowed = samples_per_step > 0
+        self._sample_offset = 0
+        self._mean_size: list[float | None] = [None] * len(self.caches)
         self._lock = threading.Lock()
         self._report = CensusReport((), 0.0, 0, 0, None, None, 0)
 
@@ -196,9 +198,19 @@ class KeyCensus:
             return memory_sum, memory_samples
         quota = max(1, self.samples_per_step // n)
         chosen: list[tuple[int, bytes]] = []
-        for index, keys in enumerate(matched):
-            picked = keys if len(keys) <= quota else self._random.sample(keys, quota)
+        # More caches than samples: the caches take turns, and the budget holds.
+        visited = 0
+        for turn in range(n):
+            room = self.samples_per_step - len(chosen)
+            if room <= 0:
+                break
+            index = (self._sample_offset + turn) % n
+            keys = matched[index]
+            take = min(quota, room)
+            picked = keys if len(keys) <= take else self._random.sample(keys, take)
             chosen.extend((index, key) for key in picked)
+            visited += 1
+        self._sample_offset = (self._sample_offset + visited) % n
         if not chosen:
             return memory_sum, memory_samples
         try:
@@ -252,10 +264,15 @@ class KeyCensus:
             for i, cache in enumerate(self.caches):
                 size = counts[i] / coverage
                 memory = None
+                mean = self._mean_size[i]
                 if memory_samples[i]:
-                    memory = size * memory_sum[i] / memory_samples[i]
+                    mean = self._mean_size[i] = memory_sum[i] / memory_samples[i]
+                    memory = size * mean
                 elif counts[i] == 0 and self._memory_allowed:
                     memory = 0.0
+                elif mean is not None and self._memory_allowed:
+                    # No sample in this window (many caches take turns): the last known mean.
+                    memory = size * mean
                 ratio = min(1.0, memory_samples[i] / counts[i]) if counts[i] else 0.0
                 estimates.append(
                     CacheEstimate(

@@ -1,6 +1,7 @@
 """The Redis source: server stats from INFO and logical caches by key prefix.
 
-Each poll (one per scrape) costs one round trip: ``INFO ALL``, plus ``CONFIG GET`` for
+Each poll (one per scrape) costs one round trip: ``INFO`` (every section but latencystats,
+which Redis 7 computes for every command and nothing here reads), plus ``CONFIG GET`` for
 maxmemory and databases now and then where the server allows it. Concurrent polls share the
 poll in flight (single flight). After a failure, polls answer at once with ``redis_up 0``
 until a backoff delay has passed, so a dead or stalled Redis costs a scrape at most one
@@ -43,6 +44,11 @@ CONFIG_REFRESH_SECONDS = 60.0
 CONFIG_FORBIDDEN_RETRY_SECONDS = 600.0
 STILL_DOWN_LOG_EVERY = 60.0
 MAX_ERROR_LENGTH = 300
+INFO_SECTIONS = (
+    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules",
+    "errorstats", "cluster", "keyspace", "commandstats",
+)  # fmt: skip
+"""INFO ALL without latencystats, which nothing here reads: ~35% less of Redis's CPU."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ class RedisSettings:
     connect_timeout: float = 2.0
     socket_timeout: float = 3.0
     census_interval: float = 5.0
-    census_keys: int = 2000
+    census_keys: int = 1500
     census_samples: int = 32
 
     @classmethod
@@ -198,6 +204,30 @@ class _CensusCalls:
         return sizes
 
 
+def _call(client: Any, *args: Any) -> Any:
+    """One command straight on a pooled connection: the raw reply, without redis-py's
+    per-command retry, event and callback layers (half the client-side cost of INFO)."""
+    pool = client.connection_pool
+    try:
+        connection = pool.get_connection()
+    except TypeError:  # redis-py 5 wants the command name
+        connection = pool.get_connection(args[0])
+    try:
+        connection.send_command(*args)
+        return connection.read_response()
+    except Exception as exc:
+        if not _is_response_error(exc):  # a timeout or broken stream: never reuse it
+            connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
+
+
+def _is_response_error(error: Exception) -> bool:
+    """An error reply from Redis (the command was refused), not a connection problem."""
+    return isinstance(error, import_redis().ResponseError)
+
+
 def _forbidden(error: Exception) -> bool:
     """NOPERM (ACL), or the command renamed away / unknown on this server."""
     text = str(error).lower()
@@ -243,6 +273,7 @@ class RedisSource:
         self._config: dict[str, float] = {}
         self._config_readable: bool | None = None
         self._config_due = 0.0
+        self._info_args: tuple[str, ...] = INFO_SECTIONS
         self._stop = threading.Event()
         self.census: KeyCensus | None = None
         self._census_thread: threading.Thread | None = None
@@ -294,21 +325,33 @@ class RedisSource:
         now = self.clock()
         if now < self._retry_at:
             return self._down(start, self._last_error)
-        client = self.client()
-        pipe: Any = client.pipeline(transaction=False)
-        pipe.execute_command("INFO", "ALL")
-        read_config = now >= self._config_due
-        if read_config:
-            pipe.execute_command("CONFIG", "GET", "maxmemory")
-            pipe.execute_command("CONFIG", "GET", "databases")
+        client: Any = self.client()
         self.rounds += 1
+        try:
+            reply = self._info(client, now)
+        except Exception as exc:
+            if self._info_args == ("ALL",) or not _is_response_error(exc):
+                raise
+            # Before Redis 7, INFO takes one section: ALL (the same, plus latencystats).
+            log.debug("INFO with several sections refused (%s); using INFO ALL", exc)
+            self._info_args = ("ALL",)
+            reply = self._info(client, now)
+        self._recovered()
+        return self._snapshot(start, reply)
+
+    def _info(self, client: Any, now: float) -> Any:
+        """INFO, plus CONFIG GET in the same round trip when it is due."""
+        if now < self._config_due:
+            return _call(client, "INFO", *self._info_args)
+        pipe = client.pipeline(transaction=False)
+        pipe.execute_command("INFO", *self._info_args)
+        pipe.execute_command("CONFIG", "GET", "maxmemory")
+        pipe.execute_command("CONFIG", "GET", "databases")
         replies = pipe.execute(raise_on_error=False)
         if isinstance(replies[0], Exception):
             raise replies[0]
-        if read_config:
-            self._read_config(replies[1:], now)
-        self._recovered()
-        return self._snapshot(start, replies[0])
+        self._read_config(replies[1:], now)
+        return replies[0]
 
     def _read_config(self, replies: list[Any], now: float) -> None:
         config: dict[str, float] = {}

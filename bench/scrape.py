@@ -1,0 +1,347 @@
+"""cachewatch serve vs Debian's prometheus-redis-exporter, side by side on one Redis.
+
+Starts redis-server on loopback with 200,000 keys in 4 prefixes and some traffic, runs
+``cachewatch serve`` and ``prometheus-redis-exporter`` against it, and prints for each: median
+and p95 scrape latency (interleaved scrapes, same run), RSS, Redis CPU per scrape (Redis's own
+INFO commandstats), series count, and the ratios. Then the key census: Redis CPU per census
+step at 200,000 and 1,000,000 keys, estimate accuracy before a full pass, and redis_exporter's
+``-count-keys`` / ``-check-key-groups`` for the same prefixes.
+
+    .venv/bin/python bench/scrape.py [--keys 200000] [--scrapes 300] [--census-keys 1000000]
+
+The machine is shared: absolute figures are noisy, the ratios measured in the same run are
+what to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis
+import requests
+
+from cachewatch.config import Config
+from cachewatch.redisurl import CachePrefix
+from cachewatch.sources.census import KeyCensus
+from cachewatch.sources.redis import _CensusCalls
+
+REDIS_EXPORTER = "/usr/bin/prometheus-redis-exporter"
+PREFIXES = {"users": "user:", "sessions": "session:", "products": "product:", "tokens": "token:"}
+TRAFFIC = {"get", "set"}
+CENSUS = {"scan", "memory|usage"}
+SCRAPE_INTERVAL = 15.0
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+CENSUS_INTERVAL = Config().redis_census_interval  # the defaults of cachewatch serve
+BUDGET = Config().redis_census_keys
+SAMPLES = Config().redis_census_samples
+
+_FILL = """
+local prefix, n, size = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local value = string.rep('v', size)
+for i = 1, n do redis.call('SET', prefix .. i, value) end
+return n
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@contextlib.contextmanager
+def process(argv: Sequence[str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def fill(conn: redis.Redis, prefix: str, count: int, size: int = 32) -> None:
+    done = 0
+    while done < count:
+        batch = min(100_000, count - done)
+        conn.eval(_FILL, 0, f"{prefix}{done}-", batch, size)
+        done += batch
+
+
+def fill_prefixes(
+    conn: redis.Redis, total: int, shares: dict[str, float] | None = None
+) -> dict[str, int]:
+    """Flush, then ``total`` keys split over the prefixes (equally unless ``shares``)."""
+    conn.flushall()
+    shares = shares or {name: 1 / len(PREFIXES) for name in PREFIXES}
+    truth = {name: round(total * share) for name, share in shares.items()}
+    for name, count in truth.items():
+        fill(conn, PREFIXES[name], count)
+    return truth
+
+
+def commandstats(conn: redis.Redis) -> dict[str, float]:
+    """usec per command, from Redis's own accounting."""
+    return {
+        key.removeprefix("cmdstat_"): float(value["usec"])
+        for key, value in conn.info("commandstats").items()
+    }
+
+
+def usec_delta(before: dict[str, float], after: dict[str, float], only: set[str] | None = None,
+               exclude: set[str] = frozenset()) -> float:  # type: ignore[assignment]  # fmt: skip
+    total = 0.0
+    for command, usec in after.items():
+        if command in exclude or (only is not None and command not in only):
+            continue
+        total += usec - before.get(command, 0.0)
+    return total
+
+
+class Traffic:
+    """A client reading and writing the cached keys, ~500 operations a second."""
+
+    def __init__(self, url: str, keys_per_prefix: int) -> None:
+        self.conn = redis.Redis.from_url(url)
+        self.keys = keys_per_prefix
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        rng = random.Random(7)
+        prefixes = list(PREFIXES.values())
+        while not self.stop.wait(0.02):
+            pipe = self.conn.pipeline(transaction=False)
+            for _ in range(10):
+                key = f"{rng.choice(prefixes)}0-{rng.randint(1, self.keys)}"
+                if rng.random() < 0.8:
+                    pipe.get(key)
+                else:
+                    pipe.set(key, "w" * 32)
+            with contextlib.suppress(redis.RedisError):
+                pipe.execute()
+
+    def __enter__(self) -> Traffic:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+def scrape(session: requests.Session, port: int) -> tuple[float, str]:
+    """One scrape as Prometheus makes it: its Accept header (OpenMetrics first) and gzip."""
+    start = time.perf_counter()
+    response = session.get(
+        f"http://127.0.0.1:{port}/metrics",
+        headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"},
+        timeout=30,
+    )
+    text = response.text
+    return time.perf_counter() - start, text
+
+
+def series(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line and not line.startswith("#")
+               and "_created" not in line.split(" ")[0])  # fmt: skip
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def cachewatch_argv(url: str, port: int) -> list[str]:
+    argv = [sys.executable, "-m", "cachewatch.cli", "serve", "--redis.addr", url,
+            "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "warn"]  # fmt: skip
+    for name, prefix in PREFIXES.items():
+        argv += ["--redis.cache", f"{name}={prefix}"]
+    return argv
+
+
+def side_by_side(url: str, conn: redis.Redis, scrapes: int, workdir: Path) -> None:
+    cw_port, re_port = free_port(), free_port()
+    with (
+        process(cachewatch_argv(url, cw_port), cw_port, workdir / "cachewatch.log") as cw,
+        process([REDIS_EXPORTER, "-redis.addr", url, "-web.listen-address",
+                 f"127.0.0.1:{re_port}"], re_port, workdir / "redis_exporter.log") as rex,
+    ):  # fmt: skip
+        targets = {"cachewatch": (cw, cw_port), "redis_exporter": (rex, re_port)}
+        sessions = {name: requests.Session() for name in targets}
+        for name, (_, port) in targets.items():
+            for _ in range(20):
+                scrape(sessions[name], port)
+        latencies: dict[str, list[float]] = {name: [] for name in targets}
+        last: dict[str, str] = {}
+        for i in range(scrapes):
+            order = list(targets) if i % 2 == 0 else list(reversed(targets))
+            for name in order:
+                took, last[name] = scrape(sessions[name], targets[name][1])
+                latencies[name].append(took)
+        # Redis CPU per scrape: each exporter alone, census and traffic commands excluded.
+        cpu: dict[str, float] = {}
+        n = max(50, scrapes // 3)
+        for name, (_, port) in targets.items():
+            before = commandstats(conn)
+            for _ in range(n):
+                scrape(sessions[name], port)
+            after = commandstats(conn)
+            cpu[name] = usec_delta(before, after, exclude=TRAFFIC | CENSUS) / n / 1000
+        rss = {name: psutil.Process(proc.pid).memory_info().rss / 2**20
+               for name, (proc, _) in targets.items()}  # fmt: skip
+
+    print(f"\n== scrapes of a {conn.dbsize():,}-key Redis with traffic ({scrapes} each, "
+          "interleaved) ==")  # fmt: skip
+    print(f"{'':16}{'median ms':>11}{'p95 ms':>9}{'RSS MiB':>9}{'Redis CPU ms/scrape':>21}"
+          f"{'series':>8}")  # fmt: skip
+    for name in targets:
+        values = latencies[name]
+        print(f"{name:16}{statistics.median(values) * 1000:11.2f}"
+              f"{percentile(values, 0.95) * 1000:9.2f}{rss[name]:9.1f}{cpu[name]:21.3f}"
+              f"{series(last[name]):8}")  # fmt: skip
+    cw, rex = latencies["cachewatch"], latencies["redis_exporter"]
+    print(f"ratio cachewatch/redis_exporter: median latency "
+          f"{statistics.median(cw) / statistics.median(rex):.2f} (target <= 1.0), p95 "
+          f"{percentile(cw, 0.95) / percentile(rex, 0.95):.2f}, RSS "
+          f"{rss['cachewatch'] / rss['redis_exporter']:.2f}, Redis CPU per scrape "
+          f"{cpu['cachewatch'] / cpu['redis_exporter']:.2f}")  # fmt: skip
+    print(f"cachewatch RSS {rss['cachewatch']:.1f} MiB (target <= 40 MiB, tracing off)")
+
+
+def census_steps(
+    conn: redis.Redis, truth: dict[str, int], steps: int, checkpoints: Sequence[int] = ()
+) -> tuple[float, float, Any]:
+    """Redis CPU (ms) and wall time (ms) per census step at the default budget; prints the
+    worst estimate error at each checkpoint (number of steps)."""
+    caches = [CachePrefix(name, prefix) for name, prefix in PREFIXES.items()]
+    census = KeyCensus(caches, keys_per_step=BUDGET, samples_per_step=SAMPLES, seed=1)
+    calls = _CensusCalls(conn)
+    wall = 0.0
+    per_step: list[float] = []
+    for step in range(1, steps + 1):
+        before = commandstats(conn)
+        started = time.perf_counter()
+        census.step(calls)
+        wall += time.perf_counter() - started
+        per_step.append(usec_delta(before, commandstats(conn), only=CENSUS) / 1000)
+        if step in checkpoints:
+            report = census.report()
+            errors = {e.name: abs(e.size - truth[e.name]) / truth[e.name] for e in report.estimates}
+            shown = ", ".join(f"{name} {error:.1%}" for name, error in errors.items())
+            print(f"  after {step:3} steps ({report.progress:5.1%} of the key space): "
+                  f"errors {shown}")  # fmt: skip
+    # The median: on a shared machine a step descheduled inside Redis counts its wait as CPU.
+    print(
+        f"  Redis CPU per step: median {statistics.median(per_step):.3f} ms, mean "
+        f"{statistics.mean(per_step):.3f} ms, p95 {percentile(per_step, 0.95):.3f} ms"
+    )
+    return statistics.median(per_step), wall / steps * 1000, census.report()
+
+
+def count_keys_cpu(url: str, conn: redis.Redis, flag: list[str], workdir: Path,
+                   scrapes: int = 3) -> float:  # fmt: skip
+    port = free_port()
+    argv = [REDIS_EXPORTER, "-redis.addr", url, "-web.listen-address", f"127.0.0.1:{port}", *flag]
+    with process(argv, port, workdir / "redis_exporter_keys.log"):
+        session = requests.Session()
+        scrape(session, port)
+        before = commandstats(conn)
+        for _ in range(scrapes):
+            scrape(session, port)
+        after = commandstats(conn)
+    return usec_delta(before, after, exclude=TRAFFIC) / scrapes / 1000
+
+
+def census_report(label: str, cpu: float, wall: float, report: Any, truth: dict[str, int]) -> None:
+    errors = [abs(e.size - truth[e.name]) / truth[e.name] for e in report.estimates]
+    print(
+        f"{label}: Redis CPU {cpu:.3f} ms per step (target <= 2 ms at 1,000,000 keys), "
+        f"{wall:.1f} ms wall per step in Python; after the steps: pass progress "
+        f"{report.progress:.1%}, worst estimate error {max(errors):.2%} (target <= 5%)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--keys", type=int, default=200_000)
+    parser.add_argument("--scrapes", type=int, default=300)
+    parser.add_argument("--census-keys", type=int, default=1_000_000)
+    parser.add_argument("--census-steps", type=int, default=100)
+    args = parser.parse_args()
+    redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    with tempfile.TemporaryDirectory(prefix="cachewatch-bench-") as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        argv = [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", tmp]  # fmt: skip
+        with process(argv, port, workdir / "redis.log"):
+            url = f"redis://127.0.0.1:{port}/0"
+            conn = redis.Redis.from_url(url, socket_timeout=60)
+            truth = fill_prefixes(conn, args.keys)
+            with Traffic(url, args.keys // len(PREFIXES)):
+                side_by_side(url, conn, args.scrapes, workdir)
+                print(f"\n== key census, 4 prefixes, default budget ({BUDGET} keys, "
+                      f"{SAMPLES} samples a step) ==")  # fmt: skip
+                cpu_200k, wall, report = census_steps(conn, truth, args.census_steps)
+                census_report(f"{args.keys:,} keys", cpu_200k, wall, report, truth)
+                patterns = ",".join(f"db0={prefix}*" for prefix in PREFIXES.values())
+                count_keys = count_keys_cpu(url, conn, ["-count-keys", patterns], workdir)
+                groups = count_keys_cpu(url, conn, ["-check-key-groups", "^(%a+):"], workdir)
+            print(
+                f"redis_exporter -count-keys for the 4 prefixes: Redis CPU {count_keys:.1f} ms "
+                f"per scrape; -check-key-groups: {groups:.1f} ms per scrape"
+            )
+            per_scrape = cpu_200k * SCRAPE_INTERVAL / CENSUS_INTERVAL
+            print(
+                f"ratio -count-keys / census: {count_keys / cpu_200k:.0f}x per census step, "
+                f"{count_keys / per_scrape:.0f}x per {SCRAPE_INTERVAL:.0f} s scrape interval "
+                f"(census every {CENSUS_INTERVAL:.0f} s) (target >= 100x)"
+            )
+            shares = {"users": 0.40, "sessions": 0.30, "products": 0.25, "tokens": 0.05}
+            truth = fill_prefixes(conn, args.census_keys, shares)
+            print(f"{args.census_keys:,} keys, caches of 40%, 30%, 25% and 5% of the keys:")
+            checkpoints = [1, 5, 10, 25, 50, 100, 200]
+            cpu, wall, report = census_steps(conn, truth, args.census_steps, checkpoints)
+            census_report(f"{args.census_keys:,} keys", cpu, wall, report, truth)
+            full = args.census_keys / BUDGET * CENSUS_INTERVAL
+            print(f"a full pass at {args.census_keys:,} keys takes {args.census_keys // BUDGET} "
+                  f"steps, {full / 60:.0f} min at the default census interval; estimates are "
+                  "scaled by progress before it, exact after it")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
