@@ -3,6 +3,7 @@ internal failures (503, never 500) and graceful shutdown."""
 
 from __future__ import annotations
 
+import http.client
 import logging
 import socket
 import threading
@@ -149,3 +150,71 @@ def test_shutdown_lets_an_in_flight_request_finish(exporter: Exporter) -> None:
     assert server.active_connections == 0
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(f"http://127.0.0.1:{server.port}/health", timeout=2)
+
+
+def test_kept_alive_connections_are_bounded_in_time_and_closed_at_shutdown(
+    exporter: Exporter,
+) -> None:
+    server = serve(make_wsgi_app(exporter), "127.0.0.1", 0)
+    server._server.keep_alive_idle = 0.5
+    server._server.request_timeout = 0.5
+    try:
+        # Idle after a request: closed after keep_alive_idle.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as idle:
+            idle.sendall(b"GET /health HTTP/1.1\r\n\r\n")
+            start = time.monotonic()
+            received = b""
+            while chunk := idle.recv(65536):
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 200")
+            assert 0.3 < time.monotonic() - start < 3
+        # A second request dribbled byte by byte: its head has request_timeout, like the first.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as slow:
+            slow.sendall(b"GET /health HTTP/1.1\r\n\r\n")
+            slow.recv(65536)
+            start = time.monotonic()
+            closed = False
+            for _ in range(40):
+                try:
+                    slow.sendall(b"G")
+                    time.sleep(0.1)
+                except OSError:
+                    closed = True
+                    break
+            if not closed:
+                try:
+                    closed = slow.recv(65536) == b""
+                except ConnectionResetError:
+                    closed = True
+            assert closed and time.monotonic() - start < 3
+    finally:
+        server.shutdown()
+    # Shutdown does not wait for idle kept-alive connections.
+    server = serve(make_wsgi_app(exporter), "127.0.0.1", 0)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn.request("GET", "/health")
+    assert conn.getresponse().read()
+    start = time.monotonic()
+    server.shutdown(timeout=2.0)
+    assert time.monotonic() - start < 1.0
+    assert server.active_connections == 0
+    conn.close()
+
+
+def test_no_connection_is_kept_alive_while_the_server_is_busy(exporter: Exporter) -> None:
+    server = serve(make_wsgi_app(exporter), "127.0.0.1", 0)
+    conns = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=10) for _ in range(70)]
+    try:
+        closing = []
+        for conn in conns:
+            conn.request("GET", "/health")
+            response = conn.getresponse()
+            response.read()
+            closing.append(response.will_close)
+        # The first half of the slots are kept alive; past that, answers say "close".
+        assert closing[:60] == [False] * 60
+        assert all(closing[66:])
+    finally:
+        for conn in conns:
+            conn.close()
+        server.shutdown()
