@@ -54,12 +54,13 @@ def cache_families(caches: Iterable[CacheSnapshot]) -> list[Metric]:
     )  # fmt: skip
     for cache in caches:
         name = [cache.name]
-        f[c.CACHE_GETS.name].add_metric([cache.name, "hit"], cache.hits)
-        f[c.CACHE_GETS.name].add_metric([cache.name, "miss"], cache.misses)
-        f[c.CACHE_PUTS.name].add_metric(name, cache.puts)
-        f[c.CACHE_REMOVALS.name].add_metric(name, cache.removals)
-        f[c.CACHE_EVICTIONS.name].add_metric(name, cache.evictions)
-        f[c.EXPIRATIONS.name].add_metric(name, cache.expirations)
+        if cache.counts_known:
+            f[c.CACHE_GETS.name].add_metric([cache.name, "hit"], cache.hits)
+            f[c.CACHE_GETS.name].add_metric([cache.name, "miss"], cache.misses)
+            f[c.CACHE_PUTS.name].add_metric(name, cache.puts)
+            f[c.CACHE_REMOVALS.name].add_metric(name, cache.removals)
+            f[c.CACHE_EVICTIONS.name].add_metric(name, cache.evictions)
+            f[c.EXPIRATIONS.name].add_metric(name, cache.expirations)
         if cache.size is not None:
             f[c.CACHE_SIZE.name].add_metric(name, cache.size)
         if cache.memory_bytes is not None:
@@ -76,7 +77,8 @@ def cache_families(caches: Iterable[CacheSnapshot]) -> list[Metric]:
             f[c.ERRORS.name].add_metric([cache.name, operation, error], count)
         for trigger, count in sorted(cache.cleanups.items()):
             f[c.CLEANUPS.name].add_metric([cache.name, trigger], count)
-        f[c.CLEANUP_REMOVED.name].add_metric(name, cache.cleanup_removed)
+        if cache.counts_known:
+            f[c.CLEANUP_REMOVED.name].add_metric(name, cache.cleanup_removed)
         if cache.cleanup_duration is not None:
             family = f[c.CLEANUP_DURATION.name]
             assert isinstance(family, HistogramMetricFamily)

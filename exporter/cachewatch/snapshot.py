@@ -71,6 +71,9 @@ class CacheSnapshot:
     cleanup_duration: HistogramSnapshot | None = None
     last_cleanup_timestamp: float | None = None
     latency: Mapping[str, HistogramSnapshot] = field(default_factory=dict)
+    counts_known: bool = True
+    """False for sources that see a cache's contents but not its traffic (the Redis key
+    census): then the activity counters are not published at all rather than as zeros."""
 
     @property
     def gets(self) -> int:

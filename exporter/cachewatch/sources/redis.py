@@ -420,6 +420,7 @@ class RedisSource:
                 source=self.name,
                 size=round(estimate.size),
                 memory_bytes=estimate.memory_bytes,
+                counts_known=False,
             )
             for estimate in report.estimates
         ]
