@@ -5,7 +5,8 @@ For each target (the demo; ``cachewatch serve`` against a real redis-server when
 exists), it starts the exporter as a child process, measures the latency of scrapes made one
 at a time (the baseline, in this same run), then runs N concurrent scrapers for D seconds and
 prints: scrapes, errors (target 0), p50/p99 latency and their ratio to the baseline, and the
-exporter's RSS before and after the load (target growth <= 5 MiB); then the same load again for a
+exporter's RSS before and after the load (target growth <= 5 MiB), beside a control period of the
+same length without load (the demo's caches fill on their own); then the same load again for a
 third of the time, and the RSS change of that second round (a leak would repeat its growth).
 
     python bench/load.py [--scrapers 50] [--duration 30] [--targets demo,redis]
@@ -186,6 +187,10 @@ def run_target(name: str, argv: list[str], port: int, args: argparse.Namespace) 
         base = asyncio.run(sequential(port, args.baseline))
         if warm.errors or base.errors:
             print(f"{name}: errors before the load: {warm.errors} {base.errors}")
+        # Control: the same time without load. The demo's caches fill and the trend windows
+        # grow on their own; what load adds is the difference.
+        idle_start = rss_mib(process.pid)
+        time.sleep(args.duration)
         before = rss_mib(process.pid)
         tally = asyncio.run(load(port, args.scrapers, args.duration))
         time.sleep(1.0)  # let the last threads end before reading RSS
@@ -208,9 +213,12 @@ def run_target(name: str, argv: list[str], port: int, args: argparse.Namespace) 
     print(f"  latency p50 {p50:.2f} ms ({p50 / base_p50:.1f}x baseline), "
           f"p99 {p99:.2f} ms ({p99 / base_p50:.1f}x baseline)")  # fmt: skip
     growth = after - before
+    idle_growth = before - idle_start
     verdict = "ok" if growth <= 5 else "over target"
     print(f"  RSS before {before:.1f} MiB, after {after:.1f} MiB, growth {growth:+.1f} MiB "
           f"(target <= 5 MiB: {verdict})")  # fmt: skip
+    print(f"  control: the same {args.duration:g} s without load grew RSS {idle_growth:+.1f} MiB; "
+          f"growth due to the load {growth - idle_growth:+.1f} MiB")  # fmt: skip
     print(f"  the same load again for {args.duration / 3:g} s: {len(again.latencies)} scrapes, "
           f"errors {sum(again.errors.values())}, RSS {after_again:.1f} MiB "
           f"({after_again - after:+.1f} MiB); exporter still running: {alive}")  # fmt: skip

@@ -18,6 +18,7 @@ addresses must use an allowed scheme, and passwords cannot sit in addresses.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -34,8 +35,9 @@ from prometheus_client import make_wsgi_app as prometheus_wsgi_app
 from .config import parse_positive_duration
 from .exposition import CachewatchCollector
 from .hub import Hub
-from .redisurl import CachePrefix, parse_cache_prefix, parse_redis_address
+from .redisurl import parse_cache_prefix, parse_redis_address
 from .secret import Secret
+from .sources.redis import RedisSettings
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +66,10 @@ class ProbeConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ProbeTarget:
-    """A Redis server that /probe may scrape, with everything needed to reach it."""
+    """A Redis server that /probe may scrape: its name and how the Redis source reaches it."""
 
     name: str
-    address: Any  # RedisAddress (without a password)
-    caches: tuple[CachePrefix, ...] = ()
-    username: str | None = None
-    password: Secret | None = None
-    tls_ca_file: str | None = None
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
-    connect_timeout: float = 2.0
-    socket_timeout: float = 3.0
+    settings: RedisSettings
 
 
 @dataclass(frozen=True)
@@ -168,16 +162,18 @@ def _target(name: str, raw: Any, schemes: tuple[str, ...], base: Path) -> ProbeT
             caches.append(parse_cache_prefix(f"{cache_name}={prefix if prefix else ''}"))
         except ValueError as exc:
             raise ProbeConfigError(f"{where}.caches: {exc}") from None
-    return ProbeTarget(
-        name=name,
+    settings = RedisSettings(
         address=address,
         caches=tuple(caches),
         username=username or address.username,
         password=password,
         connect_timeout=_duration(section.get("connect_timeout"), f"{where}.connect_timeout", 2.0),
         socket_timeout=_duration(section.get("socket_timeout"), f"{where}.socket_timeout", 3.0),
-        **tls,
+        tls_ca_file=tls.get("tls_ca_file"),
+        tls_cert_file=tls.get("tls_cert_file"),
+        tls_key_file=tls.get("tls_key_file"),
     )
+    return ProbeTarget(name=name, settings=settings)
 
 
 def parse_probe_config(document: Any, base: Path) -> ProbeConfig:
@@ -247,19 +243,11 @@ class Prober:
                 raise RuntimeError("the prober is closed")
             app = self._apps.get(target.name)
             if app is None:
-                from .sources.redis import RedisSettings, RedisSource
+                from .sources.redis import RedisSource
 
-                settings = RedisSettings(
-                    address=target.address,
-                    caches=target.caches,
-                    username=target.username,
-                    password=target.password,
-                    tls_ca_file=target.tls_ca_file,
-                    tls_cert_file=target.tls_cert_file,
-                    tls_key_file=target.tls_key_file,
-                    connect_timeout=target.connect_timeout,
-                    socket_timeout=target.socket_timeout,
-                    census_keys=self.census_keys if target.caches else 0,
+                settings = dataclasses.replace(
+                    target.settings,
+                    census_keys=self.census_keys if target.settings.caches else 0,
                     census_samples=self.census_samples,
                 )
                 source = RedisSource(settings)
