@@ -17,8 +17,8 @@ import time
 from cachewatch.analysis.sampler import Sampler
 from cachewatch.analysis.trends import SlidingFit
 from cachewatch.config import Config
-from cachewatch.hub import Hub
 from cachewatch.snapshot import CacheSnapshot, HistogramSnapshot, SourceSnapshot
+from cachewatch.sources.poller import Poller
 
 EPOCH = 1_800_000_000.0
 
@@ -56,7 +56,7 @@ def per_sample_ns(window_samples: int, updates: int, rounds: int) -> tuple[float
 
 def sampler_round_ms(caches: int, rounds: int) -> float:
     """One sampler round (trackers, fits, alert evaluation) over ``caches`` caches, in ms."""
-    sampler = Sampler(Hub([]), Config())
+    sampler = Sampler(Poller([]), Config().analysis)
     latency = HistogramSnapshot(((0.001, 90), (0.01, 99), (float("inf"), 100)), 0.1, 100)
     times = []
     for r in range(rounds * 10):

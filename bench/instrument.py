@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 import cachewatch
-from cachewatch import telemetry
+from cachewatch.tracing import spans
 
 # A discarding OTLP/gRPC trace receiver, run in its own process so that receiving costs this
 # process nothing (exporting, i.e. serialising and sending, still happens here).
@@ -103,12 +103,12 @@ def traced_hits(
                 OTEL_TRACES_SAMPLER=sampler,
                 OTEL_TRACES_SAMPLER_ARG=arg,
             )
-            if telemetry.setup_tracing(env, set_global=False) is None:
+            if spans.setup_tracing(env, set_global=False) is None:
                 raise SystemExit("tracing did not start")
             try:
                 results[label] = median_ns(get, n, r)
             finally:
-                telemetry.shutdown_tracing()
+                spans.shutdown_tracing()
     for label, ns in results.items():
         print(f"{'instrument() .get hit, ' + label:34s} {ns:8.0f} ns", end="")
         print(f"   ratio to untraced {ns / untraced_ns:6.2f}", end="")

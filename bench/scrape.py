@@ -36,7 +36,7 @@ import redis
 import requests
 
 from cachewatch.config import Config
-from cachewatch.redisurl import CachePrefix
+from cachewatch.config.redisurl import CachePrefix
 from cachewatch.sources.census import KeyCensus
 from cachewatch.sources.redis import _CensusCalls
 

@@ -3,7 +3,10 @@
 prometheus-alertmanager with the repository's rule files and routing, the demo app, an SMTP
 sink (aiosmtpd) and a webhook logger, all on localhost. Ctrl-C stops everything.
 
-Only addresses, paths and (with --fast) timings are rewritten; see cachewatch.bundle.localize.
+The one launcher of the local stack: ``make stack`` runs it, and the end-to-end tests import
+its renderers and commands (``tests/bundle_stack.py``). Only addresses, file paths and
+timings are rewritten, never matchers, receivers, rules or thresholds.
+
 Usage: python scripts/stack.py [--fast] [--workdir DIR] [--render-only]
 """
 
@@ -12,21 +15,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "exporter"))
-
-from cachewatch.bundle import localize  # noqa: E402
-
 PORTS = {
     "redis": int(os.environ.get("STACK_REDIS_PORT", "16379")),
     "demo": int(os.environ.get("STACK_DEMO_PORT", "10287")),
@@ -38,55 +41,150 @@ PORTS = {
 }
 FAST_WINDOWS = {"5m": "1m", "30m": "5m"}
 FAST_WAITS = {"5m": "30s"}
+_WINDOW = re.compile(r"\[(\d+[smhdw])\]")
 
 
-def binary(name: str) -> str:
-    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else "")
-    if not path:
-        sys.exit(f"stack: {name} is not installed (apt-get install {name})")
+# --- the repository's configs, rewritten for this place ----------------------------------------
+def load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def dump(document: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
 
 
-def has_serve() -> bool:
-    from cachewatch.cli import COMMANDS
+def shorten_rules(
+    document: dict[str, Any], windows: Mapping[str, str], waits: Mapping[str, str]
+) -> dict[str, Any]:
+    """Rule files with range windows and ``for`` durations replaced (for fast runs).
 
-    return "serve" in COMMANDS
+    ``windows`` maps e.g. ``5m`` to ``10s`` inside ``[...]``; ``waits`` maps ``for`` values.
+    """
+    for group in document["groups"]:
+        for rule in group["rules"]:
+            rule["expr"] = _WINDOW.sub(
+                lambda m: f"[{windows.get(m.group(1), m.group(1))}]", rule["expr"]
+            )
+            if "for" in rule:
+                rule["for"] = waits.get(rule["for"], rule["for"])
+    return document
 
 
-def render(workdir: Path, fast: bool) -> tuple[Path, Path]:
-    """Write the localized Prometheus and Alertmanager configs; returns their paths."""
+def render_prometheus(
+    workdir: Path,
+    *,
+    targets: Mapping[str, list[str]],
+    alertmanagers: list[str],
+    windows: Mapping[str, str] | None = None,
+    waits: Mapping[str, str] | None = None,
+    scrape_interval: str | None = None,
+    evaluation_interval: str | None = None,
+) -> Path:
+    """``prometheus.yml`` under ``workdir/prometheus`` with each job's targets, the
+    Alertmanagers and the rule files (shortened when ``windows``/``waits`` are given); jobs
+    missing from ``targets`` are dropped, new ones added."""
     rule_dir = workdir / "prometheus" / "rules"
     for path in sorted((ROOT / "prometheus/rules").glob("*.yml")):
-        document = localize.load(path)
-        if fast:
-            document = localize.shorten_rules(document, FAST_WINDOWS, FAST_WAITS)
-        localize.dump(document, rule_dir / path.name)
-    targets = {
-        "cachewatch-demo": [f"127.0.0.1:{PORTS['demo']}"],
-        "cachewatch": [f"127.0.0.1:{PORTS['exporter']}"],
-    }
-    prometheus = localize.dump(
-        localize.prometheus_config(
-            ROOT,
-            targets=targets,
-            alertmanagers=[f"127.0.0.1:{PORTS['alertmanager']}"],
-            rule_dir=rule_dir,
-        ),
-        workdir / "prometheus" / "prometheus.yml",
+        document = load(path)
+        if windows or waits:
+            document = shorten_rules(document, windows or {}, waits or {})
+        dump(document, rule_dir / path.name)
+    config: dict[str, Any] = load(ROOT / "prometheus/prometheus.yml")
+    config["rule_files"] = [str(rule_dir / Path(p).name) for p in config["rule_files"]]
+    config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": alertmanagers}]}]
+    jobs = []
+    for job in config["scrape_configs"]:
+        if job["job_name"] in targets:
+            job["static_configs"] = [{"targets": list(targets[job["job_name"]])}]
+            jobs.append(job)
+    for name, addresses in targets.items():
+        if name not in {job["job_name"] for job in jobs}:
+            jobs.append({"job_name": name, "static_configs": [{"targets": list(addresses)}]})
+    config["scrape_configs"] = jobs
+    if scrape_interval:
+        config["global"]["scrape_interval"] = scrape_interval
+        config["global"]["scrape_timeout"] = scrape_interval
+    if evaluation_interval:
+        config["global"]["evaluation_interval"] = evaluation_interval
+    return dump(config, workdir / "prometheus" / "prometheus.yml")
+
+
+def render_alertmanager(
+    workdir: Path,
+    *,
+    smtp: str,
+    webhook_url: str,
+    password_file: Path,
+    timings: Mapping[str, str] | None = None,
+) -> Path:
+    """``alertmanager.yml`` under ``workdir/alertmanager`` with the SMTP relay, webhook URL,
+    password file and template path made local; ``timings`` may replace the route's
+    group_wait/interval/repeat."""
+    config: dict[str, Any] = load(ROOT / "alertmanager/alertmanager.yml")
+    config["global"]["smtp_smarthost"] = smtp
+    config["global"]["smtp_auth_password_file"] = str(password_file)
+    config["templates"] = [str(ROOT / "alertmanager" / t) for t in config["templates"]]
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = webhook_url
+    for key, value in (timings or {}).items():
+        config["route"][key] = value
+    return dump(config, workdir / "alertmanager" / "alertmanager.yml")
+
+
+# --- the servers' command lines ----------------------------------------------------------------
+def binary(name: str) -> str:
+    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else "")
+    if not path:
+        raise SystemExit(f"stack: {name} is not installed (apt-get install {name})")
+    return path
+
+
+def prometheus_command(config: Path, workdir: Path, address: str) -> list[str]:
+    return [
+        binary("prometheus"),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={workdir / 'prometheus' / 'data'}",
+        f"--web.listen-address={address}",
+        "--enable-feature=exemplar-storage",
+    ]
+
+
+def alertmanager_command(config: Path, workdir: Path, address: str) -> list[str]:
+    return [
+        binary("prometheus-alertmanager"),
+        f"--config.file={config}",
+        f"--storage.path={workdir / 'alertmanager' / 'data'}",
+        f"--web.listen-address={address}",
+        "--cluster.listen-address=",
+        f"--web.external-url=http://{address}",
+    ]
+
+
+# --- make stack ------------------------------------------------------------------------------
+def render(workdir: Path, fast: bool) -> tuple[Path, Path]:
+    """Write the localized Prometheus and Alertmanager configs; returns their paths."""
+    prometheus = render_prometheus(
+        workdir,
+        targets={
+            "cachewatch-demo": [f"127.0.0.1:{PORTS['demo']}"],
+            "cachewatch": [f"127.0.0.1:{PORTS['exporter']}"],
+        },
+        alertmanagers=[f"127.0.0.1:{PORTS['alertmanager']}"],
+        windows=FAST_WINDOWS if fast else None,
+        waits=FAST_WAITS if fast else None,
     )
     password = workdir / "smtp_password"
     password.write_text(os.environ.get("SMTP_PASSWORD", "unused-by-the-local-sink"))
     password.chmod(0o600)
-    timings = {"group_wait": "10s", "group_interval": "30s"} if fast else None
-    alertmanager = localize.dump(
-        localize.alertmanager_config(
-            ROOT,
-            smtp=f"127.0.0.1:{PORTS['smtp']}",
-            webhook_url=f"http://127.0.0.1:{PORTS['webhook']}/alertmanager",
-            password_file=password,
-            timings=timings,
-        ),
-        workdir / "alertmanager" / "alertmanager.yml",
+    alertmanager = render_alertmanager(
+        workdir,
+        smtp=f"127.0.0.1:{PORTS['smtp']}",
+        webhook_url=f"http://127.0.0.1:{PORTS['webhook']}/alertmanager",
+        password_file=password,
+        timings={"group_wait": "10s", "group_interval": "30s"} if fast else None,
     )
     return prometheus, alertmanager
 
@@ -110,7 +208,7 @@ class _WebhookLogger(BaseHTTPRequestHandler):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="short windows and waits")
     parser.add_argument("--workdir", type=Path, help="keep state here (default: a temp dir)")
     parser.add_argument("--render-only", action="store_true", help="write the configs, exit")
@@ -127,73 +225,22 @@ def main() -> int:
     cachewatch = [python, "-m", "cachewatch.cli"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "exporter")}
     redis_url = f"redis://127.0.0.1:{PORTS['redis']}/0"
+    redis = [binary("redis-server"), "--port", str(PORTS["redis"]), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(workdir)]  # fmt: skip
+    exporter = [*cachewatch, "serve", f"--redis.addr={redis_url}",
+                f"--web.listen-address=127.0.0.1:{PORTS['exporter']}"]  # fmt: skip
+    demo = [*cachewatch, "demo", f"--web.listen-address=127.0.0.1:{PORTS['demo']}"]
+    smtp = [python, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{PORTS['smtp']}"]
+    alertmanager = f"127.0.0.1:{PORTS['alertmanager']}"
+    prometheus = f"127.0.0.1:{PORTS['prometheus']}"
     commands: list[tuple[str, list[str]]] = [
-        (
-            "redis",
-            [
-                binary("redis-server"),
-                "--port",
-                str(PORTS["redis"]),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(workdir),
-            ],
-        ),
-        ("demo", [*cachewatch, "demo", f"--web.listen-address=127.0.0.1:{PORTS['demo']}"]),
-        ("smtp", [python, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{PORTS['smtp']}"]),
-        (
-            "alertmanager",
-            [
-                binary("prometheus-alertmanager"),
-                f"--config.file={alertmanager_yml}",
-                f"--storage.path={workdir / 'alertmanager' / 'data'}",
-                f"--web.listen-address=127.0.0.1:{PORTS['alertmanager']}",
-                "--cluster.listen-address=",
-            ],
-        ),
-        (
-            "prometheus",
-            [
-                binary("prometheus"),
-                f"--config.file={prometheus_yml}",
-                f"--storage.tsdb.path={workdir / 'prometheus' / 'data'}",
-                f"--web.listen-address=127.0.0.1:{PORTS['prometheus']}",
-                "--enable-feature=exemplar-storage",
-            ],
-        ),
+        ("redis", redis),
+        ("exporter", exporter),
+        ("demo", demo),
+        ("smtp", smtp),
+        ("alertmanager", alertmanager_command(alertmanager_yml, workdir, alertmanager)),
+        ("prometheus", prometheus_command(prometheus_yml, workdir, prometheus)),
     ]
-    if has_serve():
-        commands.insert(
-            1,
-            (
-                "exporter",
-                [
-                    *cachewatch,
-                    "serve",
-                    f"--redis.addr={redis_url}",
-                    f"--web.listen-address=127.0.0.1:{PORTS['exporter']}",
-                ],
-            ),
-        )
-    else:
-        commands.insert(
-            1,
-            (
-                "exporter",
-                [
-                    binary("prometheus-redis-exporter"),
-                    "-redis.addr",
-                    redis_url,
-                    "-web.listen-address",
-                    f"127.0.0.1:{PORTS['exporter']}",
-                ],
-            ),
-        )
 
     hook = ThreadingHTTPServer(("127.0.0.1", PORTS["webhook"]), _WebhookLogger)
     threading.Thread(target=hook.serve_forever, daemon=True).start()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs the real servers the tests
 # talk to (Debian packages), a virtual environment with the test dependencies, then runs
-# the linters, the type checker and pytest. Extra arguments go to pytest.
+# the linters, the type checker, the import contracts and pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +28,8 @@ if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 
-.venv/bin/ruff check exporter tests bench
-.venv/bin/ruff format --check exporter tests bench
+.venv/bin/ruff check exporter tests bench scripts
+.venv/bin/ruff format --check exporter tests bench scripts
 .venv/bin/mypy
+.venv/bin/lint-imports
 .venv/bin/python -m pytest "$@"

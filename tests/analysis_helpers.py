@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
-from cachewatch.config import Config
+from cachewatch.config import AnalysisSettings
+from cachewatch.exporter import Exporter
 from cachewatch.snapshot import CacheSnapshot, HistogramSnapshot, SourceSnapshot
 
 
@@ -45,9 +46,9 @@ class FakeClock:
         return self.now
 
 
-def analysis_config(**changes: Any) -> Config:
+def analysis_config(**changes: Any) -> AnalysisSettings:
     """Short windows and timings so a test can walk through them in a few samples."""
-    base = Config(
+    base = AnalysisSettings(
         sample_interval=10.0,
         trend_window=600.0,
         alert_rate_window=60.0,
@@ -76,3 +77,17 @@ def source(
     *caches: CacheSnapshot, name: str = "local", up: bool = True, at: float = 0.0
 ) -> SourceSnapshot:
     return SourceSnapshot(name, up, at, 0.001, tuple(caches), error=None if up else "Down")
+
+
+def feed_thrashing_and_calm(exporter: Exporter) -> None:
+    """Two caches through ten samples: ``thrash`` (hit ratio 20%, 0.88 evictions per put,
+    memory toward its limit) and ``calm`` (hit ratio 99%)."""
+    clock = FakeClock()
+    analysis = exporter.attach_analysis(analysis_config(), clock=clock, start=False)
+    for i in range(10):
+        clock.advance(10)
+        thrashing = cache(
+            "thrash", hits=20 * i, misses=80 * i, puts=80 * i, evictions=70 * i, size=100,
+            max_entries=100, memory_bytes=1e5 + 1e3 * i, memory_limit_bytes=2e5,
+        )  # fmt: skip
+        analysis.sampler.feed([source(thrashing, cache("calm", hits=99 * i, misses=i))])

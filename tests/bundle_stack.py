@@ -1,7 +1,8 @@
 """The bundle's servers, started natively on loopback for the end-to-end tests.
 
 Real redis-server, Prometheus and Alertmanager run with the repository's rule files and
-routing; only addresses, file paths and timings are rewritten (``cachewatch.bundle.localize``).
+routing; only addresses, file paths and timings are rewritten (by ``scripts/stack.py``, the
+launcher of ``make stack``).
 The cachewatch exporter runs in the test process: the Redis source of ``serve`` (server stats
 and a logical cache by prefix) plus instrumented in-process caches whose workload the test
 steers.
@@ -21,18 +22,21 @@ from typing import Any
 import redis as redis_client
 import requests
 from cachetools import TTLCache
+from scripts import stack as stack_launcher
 
-from cachewatch import CacheRegistry, Exporter, instrument, telemetry
-from cachewatch.bundle import localize
-from cachewatch.config import load_config
-from cachewatch.runner import assemble
-from cachewatch.server import make_wsgi_app, serve
+from cachewatch import CacheRegistry, instrument
+from cachewatch.config import files, load_config
+from cachewatch.config.files import SettingsFiles
+from cachewatch.exporter import build
 from cachewatch.sources.local import LocalSource
-from cachewatch.sources.redis import RedisSettings, RedisSource
+from cachewatch.sources.redis import RedisSource
+from cachewatch.tracing import spans
+from cachewatch.web.routes import make_wsgi_app
+from cachewatch.web.server import serve
 
 from .otlp_receiver import OtlpReceiver, otlp_receiver
 from .receivers import Inbox, smtp_server, webhook_server
-from .servers import LOOPBACK, ManagedProcess, RedisServer, free_port, require_binary
+from .servers import LOOPBACK, ManagedProcess, RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_CACHE = "search_cache"
@@ -187,8 +191,8 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
             "OTEL_TRACES_SAMPLER": "traceidratio",
             "OTEL_TRACES_SAMPLER_ARG": "0.1",
         }
-        assert telemetry.setup_tracing(env, set_global=False) is not None
-        stack.callback(telemetry.shutdown_tracing)
+        assert spans.setup_tracing(env, set_global=False) is not None
+        stack.callback(spans.shutdown_tracing)
 
         # The standalone exporter's Redis source and in-process caches, in one exporter.
         config = load_config(
@@ -202,8 +206,8 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
             environ={},
         )
         registry = CacheRegistry()
-        sources = [RedisSource(RedisSettings.from_config(config)), LocalSource(registry)]
-        exporter = assemble(config, Exporter(sources, cache_registry=registry))
+        redis_source = RedisSource(files.redis_settings(config))
+        exporter = build(config, SettingsFiles(), [redis_source, LocalSource(registry)], registry)
         stack.callback(exporter.close)
         workload = Workload(registry)
         workload.start()
@@ -218,26 +222,16 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
         password.write_text("not-a-real-password")
         am_port = free_port()
         am_dir = workdir / "alertmanager"
-        am_config = localize.dump(
-            localize.alertmanager_config(
-                ROOT,
-                smtp=f"{LOOPBACK}:{smtp_port}",
-                webhook_url=f"http://{LOOPBACK}:{webhook_port}/alertmanager",
-                password_file=password,
-                timings=AM_TIMINGS,
-            ),
-            am_dir / "alertmanager.yml",
+        am_config = stack_launcher.render_alertmanager(
+            workdir,
+            smtp=f"{LOOPBACK}:{smtp_port}",
+            webhook_url=f"http://{LOOPBACK}:{webhook_port}/alertmanager",
+            password_file=password,
+            timings=AM_TIMINGS,
         )
         alertmanager_url = f"http://{LOOPBACK}:{am_port}"
         alertmanager = ManagedProcess(
-            [
-                require_binary("prometheus-alertmanager"),
-                f"--config.file={am_config}",
-                f"--storage.path={am_dir / 'data'}",
-                f"--web.listen-address={LOOPBACK}:{am_port}",
-                "--cluster.listen-address=",
-                f"--web.external-url={alertmanager_url}",
-            ],
+            stack_launcher.alertmanager_command(am_config, workdir, f"{LOOPBACK}:{am_port}"),
             am_port,
             am_dir,
         ).start()
@@ -245,29 +239,17 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
 
         prom_port = free_port()
         prom_dir = workdir / "prometheus"
-        rule_dir = prom_dir / "rules"
-        for path in sorted((ROOT / "prometheus/rules").glob("*.yml")):
-            document = localize.shorten_rules(localize.load(path), WINDOWS, WAITS)
-            localize.dump(document, rule_dir / path.name)
-        prom_config = localize.dump(
-            localize.prometheus_config(
-                ROOT,
-                targets={"cachewatch": [f"{LOOPBACK}:{http.port}"]},
-                alertmanagers=[f"{LOOPBACK}:{am_port}"],
-                rule_dir=rule_dir,
-                scrape_interval="1s",
-                evaluation_interval="1s",
-            ),
-            prom_dir / "prometheus.yml",
+        prom_config = stack_launcher.render_prometheus(
+            workdir,
+            targets={"cachewatch": [f"{LOOPBACK}:{http.port}"]},
+            alertmanagers=[f"{LOOPBACK}:{am_port}"],
+            windows=WINDOWS,
+            waits=WAITS,
+            scrape_interval="1s",
+            evaluation_interval="1s",
         )
         prometheus = ManagedProcess(
-            [
-                require_binary("prometheus"),
-                f"--config.file={prom_config}",
-                f"--storage.tsdb.path={prom_dir / 'data'}",
-                f"--web.listen-address={LOOPBACK}:{prom_port}",
-                "--enable-feature=exemplar-storage",
-            ],
+            stack_launcher.prometheus_command(prom_config, workdir, f"{LOOPBACK}:{prom_port}"),
             prom_port,
             prom_dir,
         ).start(timeout=20)

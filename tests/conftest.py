@@ -6,21 +6,23 @@ from collections.abc import Iterator
 
 import pytest
 
-from cachewatch import CacheRegistry, Exporter, telemetry
-from cachewatch.server import HttpServer, make_wsgi_app, serve
+from cachewatch import CacheRegistry, Exporter
 from cachewatch.sources.local import LocalSource
+from cachewatch.tracing import spans
+from cachewatch.web.routes import make_wsgi_app
+from cachewatch.web.server import HttpServer, serve
 
 from .servers import RedisServer, redis_server
 
 
 @pytest.fixture
-def cache_registry() -> CacheRegistry:
+def cache_table() -> CacheRegistry:
     return CacheRegistry()
 
 
 @pytest.fixture
-def exporter(cache_registry: CacheRegistry) -> Iterator[Exporter]:
-    built = Exporter([LocalSource(cache_registry)], cache_registry=cache_registry)
+def exporter(cache_table: CacheRegistry) -> Iterator[Exporter]:
+    built = Exporter([LocalSource(cache_table)], caches=cache_table)
     yield built
     built.close()
 
@@ -43,4 +45,4 @@ def redis() -> Iterator[RedisServer]:
 def _no_tracing_left_on() -> Iterator[None]:
     """A test that turned tracing on and failed midway must not trace the tests after it."""
     yield
-    telemetry.shutdown_tracing()
+    spans.shutdown_tracing()

@@ -6,8 +6,9 @@ from typing import Any
 
 import redis
 
-from cachewatch.redisurl import CachePrefix
-from cachewatch.sources.redis import RedisSettings, RedisSource, connect
+from cachewatch.config import RedisSettings
+from cachewatch.config.redisurl import CachePrefix
+from cachewatch.sources.redis import RedisSource, connect
 
 from .servers import RedisServer
 
@@ -49,7 +50,7 @@ def calls(
 def settings_for(
     server: RedisServer, caches: dict[str, str] | None = None, **kwargs: Any
 ) -> RedisSettings:
-    from cachewatch.redisurl import parse_redis_address
+    from cachewatch.config.redisurl import parse_redis_address
 
     options: dict[str, Any] = {"connect_timeout": 1.0, "socket_timeout": 1.0}
     options.update(kwargs)

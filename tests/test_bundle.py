@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import pytest
 import yaml
 
 from cachewatch.analysis.definitions import alert_definitions
-from cachewatch.bundle import localize
 from cachewatch.bundle.generate import render_all
 from cachewatch.bundle.rules import DASHBOARD_UIDS
 from cachewatch.cli import main
@@ -257,35 +255,6 @@ def test_smtp_password_comes_from_a_file_and_is_never_committed() -> None:
     assert ".env" in (ROOT / ".gitignore").read_text().split()
 
 
-def test_localized_configs_rewrite_addresses_only(tmp_path: Path) -> None:
-    original = am_config()
-    local = localize.alertmanager_config(
-        ROOT,
-        smtp="127.0.0.1:2525",
-        webhook_url="http://127.0.0.1:1/x",
-        password_file=tmp_path / "pw",
-    )
-    assert (
-        local["route"] == original["route"] and local["inhibit_rules"] == original["inhibit_rules"]
-    )
-    assert local["global"]["smtp_smarthost"] == "127.0.0.1:2525"
-    path = localize.dump(local, tmp_path / "am.yml")
-    assert run(require_binary("amtool"), "check-config", str(path)).returncode == 0
-    prom = localize.prometheus_config(
-        ROOT, targets={"cachewatch": ["127.0.0.1:1"]}, alertmanagers=["127.0.0.1:2"]
-    )
-    assert [j["job_name"] for j in prom["scrape_configs"]] == ["cachewatch"]
-    assert (
-        run(
-            require_binary("promtool"),
-            "check",
-            "config",
-            str(localize.dump(prom, tmp_path / "p.yml")),
-        ).returncode
-        == 0
-    )
-
-
 # --- the alerts commands -------------------------------------------------------------------
 def test_alerts_commands_fail_in_one_line_when_alertmanager_is_unreachable(
     capsys: pytest.CaptureFixture[str],
@@ -409,21 +378,6 @@ def test_compose_refuses_to_start_without_the_secrets() -> None:
     assert result.returncode != 0 and "GRAFANA_ADMIN_PASSWORD" in result.stderr
     example = (ROOT / ".env.example").read_text()
     assert "GRAFANA_ADMIN_PASSWORD=" in example and "SMTP_PASSWORD=" in example
-
-
-def test_native_stack_renders_configs_the_servers_accept(tmp_path: Path) -> None:
-    result = run(
-        sys.executable,
-        "scripts/stack.py",
-        "--render-only",
-        "--workdir",
-        str(tmp_path),
-    )
-    assert result.returncode == 0, result.stderr
-    prom, am = result.stdout.split()
-    assert run(require_binary("promtool"), "check", "config", prom).returncode == 0
-    assert run(require_binary("amtool"), "check-config", am).returncode == 0
-    assert "stack:" in (ROOT / "Makefile").read_text()
 
 
 def test_render_all_is_deterministic() -> None:

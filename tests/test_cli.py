@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from cachewatch.cli import main
-from cachewatch.config import ConfigError, ListenAddress, load_config, parse_duration
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -85,23 +84,3 @@ def test_check_config_rejects_bad_files(
     assert main(["check-config", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
-
-
-def test_precedence_flags_over_environment_over_file(tmp_path: Path) -> None:
-    path = tmp_path / "c.yml"
-    path.write_text("sample_interval: 1m\ntrend_window: 2h\nalerts:\n  memory_warning_mb: 100\n")
-    env = {"CACHEWATCH_SAMPLE_INTERVAL": "30s", "CACHE_MEMORY_WARNING_THRESHOLD_MB": "200"}
-    config = load_config("demo", {"config_file": str(path), "sample_interval": "10s"}, environ=env)
-    assert config.sample_interval == 10  # flag
-    assert config.memory_warning_mb == 200  # environment over file
-    assert config.trend_window == 7200  # file over default
-    assert config.web_listen_address == ListenAddress("", 10287)  # default
-    with pytest.raises(ConfigError, match="CACHEWATCH_TREND_WINDOW"):
-        load_config("demo", {}, environ={"CACHEWATCH_TREND_WINDOW": "soon"})
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("15s", 15), ("1h30m", 5400), ("500ms", 0.5), ("90", 90), ("2d", 172800)]
-)
-def test_durations(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds

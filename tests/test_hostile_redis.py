@@ -13,10 +13,12 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from cachewatch import Exporter
-from cachewatch.redisurl import parse_redis_address
-from cachewatch.server import HttpServer, make_wsgi_app, serve
-from cachewatch.sources.redis import RedisSettings, RedisSource
+from cachewatch.config import RedisSettings
+from cachewatch.config.redisurl import parse_redis_address
+from cachewatch.sources.redis import RedisSource
 from cachewatch.sources.redis_info import MAX_COMMANDS, MAX_DATABASES
+from cachewatch.web.routes import make_wsgi_app
+from cachewatch.web.server import HttpServer, serve
 
 from .fake_redis import FakeRedis, Reply, bulk, fake_redis
 

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 import cachewatch
 from cachewatch import CacheRegistry, Exporter
-from cachewatch.analysis.attach import attach_analysis
 from cachewatch.config import Config
-from cachewatch.server import HttpServer, make_wsgi_app, serve
 from cachewatch.sources.local import LocalSource
+from cachewatch.web.routes import make_wsgi_app
+from cachewatch.web.server import HttpServer, serve
 
 TIMEOUT = 10.0
 fuzz = settings(
@@ -35,8 +35,8 @@ def server() -> Iterator[HttpServer]:
     cache["a"] = 1
     cache.get("a")
     cache.get("b")
-    exporter = Exporter([LocalSource(registry)], cache_registry=registry)
-    attach_analysis(exporter, Config(sample_interval=0.2))  # /report and /alerts
+    exporter = Exporter([LocalSource(registry)], caches=registry)
+    exporter.attach_analysis(Config(sample_interval=0.2).analysis)  # /report and /alerts
     running = serve(make_wsgi_app(exporter), "127.0.0.1", 0)
     yield running
     running.shutdown()

@@ -9,7 +9,7 @@ from prometheus_client.openmetrics.parser import (
 
 import cachewatch
 from cachewatch import CacheRegistry, Exporter
-from cachewatch.server import HttpServer
+from cachewatch.web.server import HttpServer
 
 from .scrape import fetch, samples, value
 
@@ -17,7 +17,7 @@ OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0; charset=u
 
 
 def test_otel_metrics_appear_on_the_same_metrics_with_translated_names(
-    exporter: Exporter, http: HttpServer, cache_registry: CacheRegistry
+    exporter: Exporter, http: HttpServer, cache_table: CacheRegistry
 ) -> None:
     bridge = cachewatch.enable_otel_metrics(exporter, set_global=False)
     meter = bridge.meter("checkout-app", "1.2.3")
@@ -27,7 +27,7 @@ def test_otel_metrics_appear_on_the_same_metrics_with_translated_names(
     duration.record(0.02, {"db.system.name": "postgresql"})
     queue = meter.create_up_down_counter("queue.depth", unit="By")
     queue.add(512)
-    cachewatch.instrument({"k": 1}, "own_cache", registry=cache_registry).get("k")
+    cachewatch.instrument({"k": 1}, "own_cache", registry=cache_table).get("k")
 
     found = samples(http.port)
     assert value(found, "http_server_requests_total", http_route="/cart") == 3
@@ -40,14 +40,14 @@ def test_otel_metrics_appear_on_the_same_metrics_with_translated_names(
 
 
 def test_colliding_names_are_published_under_otel_prefix(
-    exporter: Exporter, http: HttpServer, cache_registry: CacheRegistry
+    exporter: Exporter, http: HttpServer, cache_table: CacheRegistry
 ) -> None:
     bridge = cachewatch.enable_otel_metrics(exporter, set_global=False)
     meter = bridge.meter("some-instrumentation")
     meter.create_counter("cache.gets").add(7, {"cache": "own_cache"})
     meter.create_counter("cachewatch.build").add(1)
     meter.create_counter("process.cpu").add(2)
-    cachewatch.instrument({"k": 1}, "own_cache", registry=cache_registry).get("k")
+    cachewatch.instrument({"k": 1}, "own_cache", registry=cache_table).get("k")
 
     text = fetch(http.port, headers=OPENMETRICS)
     # the strict OpenMetrics parser rejects two families of one name

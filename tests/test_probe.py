@@ -17,9 +17,12 @@ import requests
 
 from cachewatch import Exporter
 from cachewatch.cli import main
-from cachewatch.probe import ProbeConfigError, Prober, load_probe_config
-from cachewatch.server import HttpServer, make_wsgi_app, serve
-from cachewatch.webconfig import load_web_config
+from cachewatch.config.probe import ProbeConfigError, load_probe_config
+from cachewatch.config.webconfig import load_web_config
+from cachewatch.sources.probe import ProbeTargets
+from cachewatch.web.probe import ProbeApp
+from cachewatch.web.routes import make_wsgi_app
+from cachewatch.web.server import HttpServer, serve
 
 from .servers import LOOPBACK, RedisServer, free_port, redis_server, require_binary, wait_for_port
 from .test_redis_tls import tls_redis as tls_redis
@@ -50,7 +53,8 @@ def probe_file(tmp_path: Path, redis_port: int, extra: str = "") -> Path:
 
 @pytest.fixture
 def probing(tmp_path: Path, exporter: Exporter, secured_redis: RedisServer) -> Iterator[HttpServer]:
-    prober = Prober(load_probe_config(str(probe_file(tmp_path, secured_redis.port))))
+    probe_config = load_probe_config(str(probe_file(tmp_path, secured_redis.port)))
+    prober = ProbeApp(ProbeTargets(probe_config))
     exporter.add_wsgi_route("/probe", "probe", prober)
     server = serve(make_wsgi_app(exporter), LOOPBACK, 0)
     yield server
@@ -201,7 +205,8 @@ def test_probe_sits_behind_basic_auth_and_refuses_before_connecting(
     hashed = bcrypt.hashpw(b"scrape-pw", bcrypt.gensalt(rounds=4)).decode()
     web = tmp_path / "web.yml"
     web.write_text(f"basic_auth_users:\n  prometheus: {hashed}\n")
-    prober = Prober(load_probe_config(str(probe_file(tmp_path, secured_redis.port))))
+    probe_config = load_probe_config(str(probe_file(tmp_path, secured_redis.port)))
+    prober = ProbeApp(ProbeTargets(probe_config))
     exporter.add_wsgi_route("/probe", "probe", prober)
     server = serve(make_wsgi_app(exporter), LOOPBACK, 0, load_web_config(str(web)))
     stats = socket.create_connection((LOOPBACK, secured_redis.port))
@@ -244,7 +249,7 @@ def test_a_tls_target_with_a_client_certificate_and_only_rediss_allowed(
         f"    address: rediss://127.0.0.1:{port}/0\n"
         f"    tls_ca_file: {certificates / 'ca.crt'}\n"
     )
-    prober = Prober(load_probe_config(str(config)))
+    prober = ProbeApp(ProbeTargets(load_probe_config(str(config))))
     exporter.add_wsgi_route("/probe", "probe", prober)
     server = serve(make_wsgi_app(exporter), LOOPBACK, 0)
     try:

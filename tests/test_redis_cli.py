@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from cachewatch.cli import main
-from cachewatch.config import load_config
-from cachewatch.redisurl import CachePrefix, parse_redis_address
-from cachewatch.sources.redis import RedisSettings
+from cachewatch.config import files, load_config
+from cachewatch.config.redisurl import CachePrefix, parse_redis_address
 
 
 def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
@@ -76,7 +75,7 @@ def test_yaml_mapping_environment_and_flags(tmp_path: Path) -> None:
     )
     assert config.redis_census_keys == 500
     assert config.redis_socket_timeout == 0.75
-    settings = RedisSettings.from_config(config)
+    settings = files.redis_settings(config)
     assert settings.address.db == 2
     assert settings.password is not None and settings.password.reveal() == "from-file"
     # Flags win over the file, a repeated flag lists several caches.
@@ -86,7 +85,7 @@ def test_yaml_mapping_environment_and_flags(tmp_path: Path) -> None:
         environ={"CACHEWATCH_REDIS_PASSWORD": "from-env"},
     )
     assert [c.name for c in config.redis_caches] == ["a", "b"]
-    assert RedisSettings.from_config(config).password.reveal() == "from-env"  # type: ignore[union-attr]
+    assert files.redis_settings(config).password.reveal() == "from-env"  # type: ignore[union-attr]
     assert "from-env" not in repr(config)
 
 
@@ -105,10 +104,11 @@ def test_redis_is_imported_only_by_the_redis_source_and_without_the_otel_sdk() -
 
     code = (
         "import sys\n"
-        "import cachewatch, cachewatch.cli, cachewatch.runner\n"
+        "import cachewatch, cachewatch.cli, cachewatch.cli.run\n"
         "assert 'redis' not in sys.modules, 'redis imported too early'\n"
-        "from cachewatch.sources.redis import RedisSettings, connect\n"
-        "from cachewatch.redisurl import parse_redis_address\n"
+        "from cachewatch.config import RedisSettings\n"
+        "from cachewatch.sources.redis import connect\n"
+        "from cachewatch.config.redisurl import parse_redis_address\n"
         "assert 'redis' not in sys.modules\n"
         "connect(RedisSettings(parse_redis_address('redis://127.0.0.1:1/0')))\n"
         "assert 'redis' in sys.modules\n"

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from cachewatch.redisurl import parse_redis_address
-from cachewatch.sources.redis import RedisSettings, RedisSource
+from cachewatch.config import RedisSettings
+from cachewatch.config.redisurl import parse_redis_address
+from cachewatch.sources.redis import RedisSource
 
 from .redisdata import client
 from .scrape import Samples, samples, value
 from .servers import RedisServer, free_port
-from .test_redis_source import served
+from .test_redis import served
 
 TIMEOUT = 0.5
 ANSWER_WITHIN = 2 * TIMEOUT + 1.0  # connect + socket timeout, plus the scrape itself

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cachewatch.redisurl import parse_redis_address
-from cachewatch.sources.redis import RedisSettings, RedisSource
+from cachewatch.config import RedisSettings
+from cachewatch.config.redisurl import parse_redis_address
+from cachewatch.sources.redis import RedisSource
 
 from .servers import ManagedProcess, free_port, require_binary
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import bcrypt
 import pytest
 import requests
+from scripts import stack
 
-from cachewatch.bundle import localize
-from cachewatch.cli import COMMANDS
+from cachewatch.cli.main import COMMANDS
 from cachewatch.config import settings
 
 from .receivers import smtp_server, webhook_server
@@ -178,21 +178,17 @@ def test_alerts_commands_against_a_real_alertmanager_with_an_smtp_password(
     """The bundled Alertmanager configuration, run for real with its SMTP password in a
     file and a real SMTP server as smarthost: the alerts commands work, and neither their
     output nor Alertmanager's own answers to them carry the SMTP password."""
-    root = Path(__file__).resolve().parent.parent
     outputs: list[str] = []
     with smtp_server() as (smtp_port, _), webhook_server() as (webhook_port, _):
         password = workdir / "smtp_password"
         password.write_text(SMTP_PASSWORD)
         am_dir = workdir / "alertmanager"
         am_port = free_port()
-        config = localize.dump(
-            localize.alertmanager_config(
-                root,
-                smtp=f"127.0.0.1:{smtp_port}",
-                webhook_url=f"http://127.0.0.1:{webhook_port}/alertmanager",
-                password_file=password,
-            ),
-            am_dir / "alertmanager.yml",
+        config = stack.render_alertmanager(
+            workdir,
+            smtp=f"127.0.0.1:{smtp_port}",
+            webhook_url=f"http://127.0.0.1:{webhook_port}/alertmanager",
+            password_file=password,
         )
         url = f"http://127.0.0.1:{am_port}"
         alertmanager = ManagedProcess(

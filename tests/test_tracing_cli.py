@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 
-from cachewatch import Exporter
+from cachewatch import CacheRegistry
 from cachewatch.config import ConfigError, load_config
-from cachewatch.runner import assemble
+from cachewatch.config.files import SettingsFiles
+from cachewatch.exporter import build
+from cachewatch.sources.local import LocalSource
 
 from .otlp_receiver import ReceivedSpan, otlp_receiver
 from .scrape import samples, value
@@ -87,19 +89,22 @@ def test_demo_with_a_dead_collector_serves_and_stops_in_bounded_time() -> None:
     assert took < 5.0  # tracer shutdown is bounded by 2 s; the rest is the HTTP server
 
 
-def test_metrics_bridge_setting_serves_global_otel_metrics(exporter: Exporter) -> None:
-    """``--otel-metrics.bridge true``: assemble() installs the global meter provider, so any
-    ``opentelemetry.metrics.get_meter()`` in the process records onto the exporter."""
+def test_metrics_bridge_setting_serves_global_otel_metrics(cache_table: CacheRegistry) -> None:
+    """``--otel-metrics.bridge true``: the exporter built from it installs the global meter
+    provider, so any ``opentelemetry.metrics.get_meter()`` in the process records onto it."""
     from opentelemetry import metrics
 
     config = load_config("serve", flags={"otel_metrics_bridge": "true"}, environ={})
-    assemble(config, exporter)
-    metrics.get_meter("shop").create_counter("orders.placed").add(2, {"region": "eu"})
-    found = {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in exporter.registry.collect()
-        for sample in family.samples
-    }
+    exporter = build(config, SettingsFiles(), [LocalSource(cache_table)], cache_table)
+    try:
+        metrics.get_meter("shop").create_counter("orders.placed").add(2, {"region": "eu"})
+        found = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in exporter.registry.collect()
+            for sample in family.samples
+        }
+    finally:
+        exporter.close()
     assert found[("orders_placed_total", (("region", "eu"),))] == 2
 
 

@@ -14,10 +14,12 @@ import bcrypt
 import pytest
 import requests
 
-from cachewatch import Exporter, auth
+from cachewatch import Exporter
 from cachewatch.cli import main
-from cachewatch.server import HttpServer, make_wsgi_app, serve
-from cachewatch.webconfig import WebConfigError, load_web_config
+from cachewatch.config.webconfig import WebConfigError, load_web_config
+from cachewatch.web import auth
+from cachewatch.web.routes import make_wsgi_app
+from cachewatch.web.server import HttpServer, serve
 
 from .pki import Pki, make_pki
 from .servers import free_port, wait_for_port

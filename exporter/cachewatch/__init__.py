@@ -5,30 +5,32 @@ Embedded use::
     import cachewatch
     cache = cachewatch.instrument(cachetools.LRUCache(10_000), "embedding_cache")
     cachewatch.start_http_server(10287)
+
+This module is the public API only; ``docs/architecture.md`` is the map of the package.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from ._version import __version__
-from .app import Exporter, embedded_exporter
-from .instrument import (
-    CacheOperation,
-    InstrumentedMapping,
-    cache_metrics,
-    instrument,
-    trace_cache_operation,
-    watch_lru,
-)
-from .recorder import CacheRecorder
-from .redis_client import instrument_redis
-from .registry import CacheRegistry, default_registry
-from .server import HttpServer, WSGIApp, serve
-from .server import make_wsgi_app as _make_wsgi_app
-from .telemetry import setup_tracing, shutdown_tracing
-from .webconfig import load_web_config
+from .config.webconfig import load_web_config
+from .exporter import Exporter, embedded_exporter
+from .instrument.lru import watch_lru
+from .instrument.mapping import InstrumentedMapping, instrument
+from .instrument.operation import CacheOperation, trace_cache_operation
+from .instrument.recorder import CacheRecorder
+from .instrument.redis_py import instrument_redis
+from .instrument.table import CacheTable, cache_metrics, default_table
+from .tracing.spans import setup_tracing, shutdown_tracing
+from .web.routes import WSGIApp
+from .web.routes import make_wsgi_app as _make_wsgi_app
+from .web.server import HttpServer, serve
+
+CacheRegistry = CacheTable
+"""The table of logical caches, under its public name."""
+default_registry = default_table
+"""The process-wide table of logical caches, under its public name."""
 
 __all__ = [
     "CacheOperation",
@@ -37,6 +39,7 @@ __all__ = [
     "Exporter",
     "HttpServer",
     "InstrumentedMapping",
+    "WSGIApp",
     "__version__",
     "cache_metrics",
     "default_registry",
@@ -45,6 +48,7 @@ __all__ = [
     "instrument",
     "instrument_redis",
     "make_wsgi_app",
+    "serve",
     "setup_tracing",
     "shutdown_tracing",
     "start_http_server",
@@ -66,17 +70,17 @@ def start_http_server(
 ) -> HttpServer:
     """Serve cachewatch's endpoints from a background thread; returns the running server.
 
-    ``web_config_file`` (default: ``$CACHEWATCH_WEB_CONFIG_FILE``) is an exporter-toolkit web
-    configuration: TLS and basic auth, as for ``cachewatch serve --web.config.file``.
+    ``web_config_file`` (default: ``$CACHEWATCH_WEB_CONFIG_FILE``, which the embedded
+    exporter reads) is an exporter-toolkit web configuration: TLS and basic auth, as for
+    ``cachewatch serve --web.config.file``.
     """
-    path = web_config_file or os.environ.get("CACHEWATCH_WEB_CONFIG_FILE") or None
-    web_config = load_web_config(path) if path else None
+    exporter = exporter or embedded_exporter()
+    web_config = load_web_config(web_config_file) if web_config_file else exporter.web_config
     return serve(make_wsgi_app(exporter), addr, port, web_config)
 
 
 def enable_otel_metrics(exporter: Exporter | None = None, **options: Any) -> Any:
     """Serve metrics recorded through the OpenTelemetry metrics API on cachewatch's /metrics
-    (see ``cachewatch.otel_metrics``; loads the OpenTelemetry SDK, so only on request)."""
-    from .otel_metrics import enable_otel_metrics as enable
-
-    return enable(exporter, **options)
+    (see ``cachewatch.tracing.otel_metrics``; loads the OpenTelemetry SDK, so only on
+    request). Returns the bridge, whose ``meter()`` records into it."""
+    return (exporter or embedded_exporter()).enable_otel_metrics(**options)

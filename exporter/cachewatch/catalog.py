@@ -501,8 +501,10 @@ ALL: tuple[MetricSpec, ...] = tuple(
 ) + tuple(info.spec for info in REDIS_INFO_FIELDS)
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in ALL}
 
-OTHER_CACHE = "other"
-"""The ``cache`` label value that absorbs names beyond the cardinality limit."""
+OTHER = "other"
+"""The label value that absorbs values beyond a cardinality cap: cache names beyond
+``--cache.max-names``, and a cache's operations, error kinds and cleanup triggers beyond
+their own caps."""
 
 
 def families(specs: Iterable[MetricSpec]) -> dict[str, Any]:

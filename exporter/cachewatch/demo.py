@@ -12,6 +12,7 @@ Phases (one cycle is ``CYCLE_SECONDS / speed`` long):
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import itertools
 import logging
@@ -23,14 +24,11 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache, TTLCache
 
-from .instrument import (
-    InstrumentedMapping,
-    cache_metrics,
-    instrument,
-    trace_cache_operation,
-    watch_lru,
-)
-from .registry import CacheRegistry, default_registry
+from .config import Config
+from .instrument.lru import watch_lru
+from .instrument.mapping import InstrumentedMapping, instrument
+from .instrument.operation import trace_cache_operation
+from .instrument.table import CacheTable, cache_metrics, default_table
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +37,37 @@ PHASES: tuple[tuple[str, float], ...] = (("steady", 0.4), ("cold", 0.3), ("growt
 OPS_PER_TICK = 200
 TICK_SECONDS = 0.1
 EMBEDDING_MEMORY_LIMIT = 64 * 1024 * 1024
+
+
+DEMO_TIME_COMPRESSION = 20.0
+"""The demo compresses the analysis's durations left at their defaults by this times its
+speed, so that alerts pend, fire, escalate and resolve within the demo's phases."""
+_DEMO_SCALED = {
+    # setting: least multiple of the sample interval it may shrink to
+    "trend_window": 20.0,
+    "alert_rate_window": 4.0,
+    "alert_for_seconds": 2.0,
+    "alert_escalate_after_seconds": 4.0,
+    "alert_notify_cooldown_seconds": 0.0,
+}
+
+
+def demo_analysis_config(config: Config) -> Config:
+    """The demo's analysis settings: defaults compressed, explicit settings kept as given."""
+    factor = DEMO_TIME_COMPRESSION * max(config.demo_speed, 0.01)
+    defaults = Config()
+    changes = {
+        name: max(floor * config.sample_interval, getattr(defaults, name) / factor)
+        for name, floor in _DEMO_SCALED.items()
+        if getattr(config, name) == getattr(defaults, name)
+    }
+    if changes:
+        log.info(
+            "demo: analysis durations compressed %gx: %s",
+            factor,
+            " ".join(f"{name}={value:g}s" for name, value in changes.items()),
+        )
+    return dataclasses.replace(config, **changes)
 
 
 class Zipf:
@@ -79,11 +108,11 @@ class DemoWorkload:
     """The four demo caches and the operations that drive them."""
 
     def __init__(
-        self, seed: int = 42, speed: float = 1.0, registry: CacheRegistry | None = None
+        self, seed: int = 42, speed: float = 1.0, registry: CacheTable | None = None
     ) -> None:
         self.rng = random.Random(seed)
         self.clock = PhaseClock(speed=speed, start=time.monotonic())
-        self.registry = registry or default_registry()
+        self.registry = registry or default_table()
         self.embeddings: InstrumentedMapping[str, bytes] = instrument(
             LRUCache(maxsize=4000),
             "embedding_cache",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 MASK = "***"
 _URL_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^:@/\s]*:)[^@/\s]*@")
@@ -49,3 +50,10 @@ def redact(text: str, secrets: Iterable[Secret | str | None]) -> str:
         if value:
             text = text.replace(value, MASK)
     return text
+
+
+def read_secret_file(path: str) -> Secret | None:
+    """The first line of a password file, trimmed; None when it is empty. Raises OSError or
+    UnicodeDecodeError for the caller to name its setting."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return Secret(lines[0].strip()) if lines and lines[0].strip() else None

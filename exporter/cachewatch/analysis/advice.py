@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..config import Config
+from ..config.groups import AlertSettings, AnalysisSettings
 from .alerts import FIRING, INACTIVE
 from .sampler import Sampler
 from .signals import CacheSignals
@@ -54,7 +54,7 @@ def _window_error_ratio(s: CacheSignals) -> float | None:
     return inc.get("errors", 0.0) / operations if operations > 0 else None
 
 
-def recommendations(s: CacheSignals, config: Config) -> list[Recommendation]:
+def recommendations(s: CacheSignals, config: AlertSettings) -> list[Recommendation]:
     """What the signals of one cache suggest, with the numbers that triggered each item."""
     found: list[Recommendation] = []
     window = _duration(config.alert_rate_window)
@@ -162,7 +162,7 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def cache_report(s: CacheSignals, sampler: Sampler, config: Config) -> dict[str, Any]:
+def cache_report(s: CacheSignals, sampler: Sampler, config: AnalysisSettings) -> dict[str, Any]:
     snap = s.snapshot
     status, reasons = sampler.evaluator.cache_status(s.cache)
     alerts = [
@@ -225,7 +225,7 @@ def cache_report(s: CacheSignals, sampler: Sampler, config: Config) -> dict[str,
     }
 
 
-def build_report(sampler: Sampler, config: Config) -> dict[str, Any]:
+def build_report(sampler: Sampler, config: AnalysisSettings) -> dict[str, Any]:
     """The whole report: sources, memory, and every cache seen within the trend window."""
     if sampler.last_sample is None:
         sampler.sample()

@@ -29,7 +29,6 @@ log = logging.getLogger("cachewatch.alerts")
 INACTIVE, PENDING, FIRING, RESOLVED, ESCALATED = (
     "inactive", "pending", "firing", "resolved", "escalated",
 )  # fmt: skip
-TRANSITION_STATES = (PENDING, FIRING, ESCALATED, RESOLVED, INACTIVE)
 SEVERITY_RANK = {WARNING: 1, CRITICAL: 2}
 HIT_RATIO_ALERT = "CacheHitRatioLow"
 FORGET_AFTER_SECONDS = 3600.0

@@ -1,4 +1,5 @@
-"""The alerts cachewatch knows: names, severities, thresholds and timings, from one Config.
+"""The alerts cachewatch knows: names, severities, thresholds and timings, from the alert
+settings.
 
 The exporter's own alert evaluation, the generated Prometheus rules, the dashboards'
 threshold lines and ``cachewatch_alert_threshold`` all read this module, so a threshold
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import Config
+from ..config.groups import AlertSettings
 
 WARNING, CRITICAL = "warning", "critical"
 
@@ -41,7 +42,7 @@ class AlertDefinition:
         return self.name.lower()
 
 
-def alert_definitions(config: Config) -> list[AlertDefinition]:
+def alert_definitions(config: AlertSettings) -> list[AlertDefinition]:
     """Every alert with the thresholds and timings of ``config``."""
     wait = config.alert_for_seconds
     mb = 1024 * 1024
@@ -148,16 +149,6 @@ def alert_definitions(config: Config) -> list[AlertDefinition]:
             per_cache=False,
         ),
     ]
-
-
-def escalation_seconds(config: Config) -> float:
-    """How long a warning fires before it becomes critical."""
-    return config.alert_escalate_after_seconds
-
-
-def rate_window_seconds(config: Config) -> float:
-    """The window of the rates behind the ratio and latency signals (``alerts.rate-window``)."""
-    return config.alert_rate_window
 
 
 SIGNALS: dict[str, str] = {

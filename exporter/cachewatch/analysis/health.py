@@ -11,7 +11,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from .. import catalog
-from ..hub import Hub
+from ..sources.poller import Poller
 from .definitions import CRITICAL
 
 if TYPE_CHECKING:
@@ -33,8 +33,8 @@ HealthCheck = Callable[[], dict[str, CheckResult]]
 class HealthMonitor(Collector):
     """Runs every registered check; healthy when all pass."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
+    def __init__(self, poller: Poller) -> None:
+        self.poller = poller
         self._checks: list[HealthCheck] = [self._sources]
         self._lock = threading.Lock()
 
@@ -44,7 +44,7 @@ class HealthMonitor(Collector):
 
     def _sources(self) -> dict[str, CheckResult]:
         results = {}
-        for snapshot in self.hub.latest():
+        for snapshot in self.poller.latest():
             detail: dict[str, Any] = {
                 "up": snapshot.up,
                 "last_poll_timestamp": round(snapshot.timestamp, 3),
@@ -56,8 +56,8 @@ class HealthMonitor(Collector):
         return results
 
     def evaluate(self) -> dict[str, CheckResult]:
-        if not self.hub.latest():
-            self.hub.poll()
+        if not self.poller.latest():
+            self.poller.poll()
         with self._lock:
             checks = list(self._checks)
         results: dict[str, CheckResult] = {}

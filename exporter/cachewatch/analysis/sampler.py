@@ -1,7 +1,10 @@
-"""The sampler: every ``sample_interval`` polls the hub and feeds trends and alert states.
+"""The sampler: every ``sample_interval`` takes a round of snapshots and feeds trends and
+alert states.
 
-A daemon thread calls ``sample()``; tests call ``sample(now=...)`` or ``feed(snapshots,
-now)`` directly with their own clock, so nothing in the analysis depends on sleeping.
+A daemon thread calls ``sample_recent()``, which reuses the round of the last scrape when it
+is no older than one interval (so Redis is not polled twice per interval); tests call
+``sample(now=...)`` (always a fresh round) or ``feed(snapshots, now)`` directly with their
+own clock, so nothing in the analysis depends on sleeping.
 ``TrendCollector`` publishes the catalogue's trend gauges from the latest sample.
 """
 
@@ -16,9 +19,9 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from .. import catalog
-from ..config import Config
-from ..hub import Hub
+from ..config.groups import AnalysisSettings
 from ..snapshot import SourceSnapshot
+from ..sources.poller import Poller
 from .alerts import AlertEvaluator
 from .definitions import alert_definitions
 from .resources import MemoryUsage, memory_usage
@@ -35,13 +38,13 @@ class Sampler:
 
     def __init__(
         self,
-        hub: Hub,
-        config: Config,
+        poller: Poller,
+        config: AnalysisSettings,
         *,
         clock: Clock = time.time,
         in_process_sources: Iterable[str] = ("local",),
     ) -> None:
-        self.hub = hub
+        self.poller = poller
         self.config = config
         self.clock = clock
         self.interval = config.sample_interval
@@ -69,8 +72,14 @@ class Sampler:
 
     # --- sampling ------------------------------------------------------------------------------
     def sample(self, now: float | None = None) -> dict[str, CacheSignals]:
-        """Poll every source and feed the snapshots in."""
-        return self.feed(self.hub.poll(), now)
+        """Poll every source now and feed the snapshots in."""
+        return self.feed(self.poller.poll(), now)
+
+    def sample_recent(self) -> dict[str, CacheSignals]:
+        """Feed in the poller's last round when it is at most one interval old (a scrape
+        made it), else a fresh one; the sample is dated when its round was taken."""
+        snapshots, age = self.poller.recent(self.interval)
+        return self.feed(snapshots, self.clock() - age)
 
     def feed(
         self, snapshots: Sequence[SourceSnapshot], now: float | None = None
@@ -144,7 +153,7 @@ class Sampler:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                self.sample()
+                self.sample_recent()
             except Exception:
                 self.failures += 1
                 log.exception("analysis sample failed")

@@ -24,7 +24,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 
 from .. import catalog as c
 from ..analysis.definitions import CRITICAL, AlertDefinition, alert_definitions
-from ..config import Config
+from ..config.groups import BundleSettings
 from . import promql as q
 from .rules import DASHBOARD_UIDS, EXPORTER_JOBS
 
@@ -85,7 +85,7 @@ def _sel(cache: str | None, extra: str = "") -> str:
     return "{" + ",".join(parts) + "}" if parts else ""
 
 
-def cache_panels(config: Config, cache: str | None) -> list[Panel]:
+def cache_panels(config: BundleSettings, cache: str | None) -> list[Panel]:
     """Per-cache panels; ``cache`` is a Grafana variable reference or None for all caches."""
     d = {a.name: a for a in alert_definitions(config)}
     v = q.vocabulary(config)
@@ -588,7 +588,7 @@ def _dashboard(
     return document
 
 
-def all_dashboards(config: Config) -> dict[str, dict[str, Any]]:
+def all_dashboards(config: BundleSettings) -> dict[str, dict[str, Any]]:
     """File stem -> dashboard JSON of every dashboard."""
     return {
         "cache-overview": _dashboard(

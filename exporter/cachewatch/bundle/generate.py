@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from ..config import Config
+from ..config.groups import BundleSettings
 from . import rule_tests, rules
 
 HEADER = (
@@ -41,7 +41,7 @@ def to_json(document: Any) -> str:
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
 
 
-def _dashboards(config: Config) -> dict[str, str]:
+def _dashboards(config: BundleSettings) -> dict[str, str]:
     from . import dashboards
 
     return {
@@ -50,7 +50,7 @@ def _dashboards(config: Config) -> dict[str, str]:
     }
 
 
-GENERATORS: list[Callable[[Config], dict[str, str]]] = [
+GENERATORS: list[Callable[[BundleSettings], dict[str, str]]] = [
     lambda config: {
         "prometheus/rules/cachewatch-recording.yml": to_yaml(rules.recording_file(config)),
         "prometheus/rules/cachewatch-alerts.yml": to_yaml(rules.cache_alerts_file(config)),
@@ -64,7 +64,7 @@ GENERATORS: list[Callable[[Config], dict[str, str]]] = [
 ]
 
 
-def render_all(config: Config) -> dict[str, str]:
+def render_all(config: BundleSettings) -> dict[str, str]:
     """Relative path -> file content of every generated file."""
     files: dict[str, str] = {}
     for generator in GENERATORS:
@@ -72,7 +72,7 @@ def render_all(config: Config) -> dict[str, str]:
     return files
 
 
-def write(config: Config, root: Path) -> list[str]:
+def write(config: BundleSettings, root: Path) -> list[str]:
     """Write every generated file under ``root``; returns the paths that changed."""
     changed = []
     for relative, text in render_all(config).items():
@@ -85,7 +85,7 @@ def write(config: Config, root: Path) -> list[str]:
     return changed
 
 
-def stale(config: Config, root: Path) -> list[str]:
+def stale(config: BundleSettings, root: Path) -> list[str]:
     """Generated files under ``root`` that are missing or differ from what would be written."""
     out = []
     for relative, text in render_all(config).items():

@@ -7,28 +7,13 @@ dashboard panels read the same series and cannot disagree.
 from __future__ import annotations
 
 from .. import catalog as c
-from ..config import Config, parse_duration
+from ..config.groups import AlertSettings
+from ..config.values import format_duration, parse_duration
 
 CLEANUP_WINDOW = "6h"
 """Window over which a cache's usual cleanup interval is estimated."""
 
 QUANTILES = (0.5, 0.95, 0.99)
-
-
-def fmt_duration(seconds: float) -> str:
-    """Seconds as a Prometheus duration (``300`` -> ``5m``, ``5400`` -> ``1h30m``)."""
-    millis = round(seconds * 1000)
-    if millis % 1000:
-        return f"{millis}ms"
-    rest = millis // 1000
-    if rest == 0:
-        return "0s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if rest >= size:
-            parts.append(f"{rest // size}{unit}")
-            rest %= size
-    return "".join(parts)
 
 
 def fmt_number(value: float) -> str:
@@ -98,8 +83,6 @@ class Vocabulary:
         )
 
 
-def vocabulary(config: Config) -> Vocabulary:
+def vocabulary(config: AlertSettings) -> Vocabulary:
     """The names and expressions for ``config``'s rate window (as the exporter uses it)."""
-    from ..analysis.definitions import rate_window_seconds
-
-    return Vocabulary(fmt_duration(rate_window_seconds(config)))
+    return Vocabulary(format_duration(config.alert_rate_window))

@@ -14,8 +14,9 @@ from typing import Any
 
 from .. import catalog as c
 from ..analysis.definitions import CRITICAL, WARNING, AlertDefinition, alert_definitions
-from ..config import Config
-from ..exposition import floatToGoString
+from ..config.groups import BundleSettings
+from ..config.values import format_duration
+from ..exposition.encoders import floatToGoString
 from . import promql as q
 from .rules import AlertRule, cache_alert_rules, redis_and_exporter_rules, render_rule, render_value
 
@@ -34,10 +35,10 @@ class Scenario:
     def render(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "interval": q.fmt_duration(STEP),
+            "interval": format_duration(STEP),
             "input_series": [{"series": s, "values": v} for s, v in self.series.items()],
             "alert_rule_test": [
-                {"eval_time": q.fmt_duration(t), "alertname": name, "exp_alerts": alerts}
+                {"eval_time": format_duration(t), "alertname": name, "exp_alerts": alerts}
                 for t, name, alerts in self.checks
             ],
         }
@@ -52,7 +53,7 @@ def _linear(start: float, per_step: float, steps: int) -> str:
 
 
 def _expected(
-    rule: AlertRule, config: Config, value: float, labels: dict[str, str]
+    rule: AlertRule, config: BundleSettings, value: float, labels: dict[str, str]
 ) -> dict[str, Any]:
     rendered = render_rule(rule, config)
     text = render_value_text(rule, value)
@@ -81,7 +82,7 @@ def _template(unit: str) -> str:
 class _Builder:
     """Collects scenarios for one alert definition with the rules generated for it."""
 
-    def __init__(self, config: Config, definition: AlertDefinition) -> None:
+    def __init__(self, config: BundleSettings, definition: AlertDefinition) -> None:
         self.config = config
         self.d = definition
         self.rules = [r for r in cache_alert_rules(config) if r.alert == definition.name]
@@ -129,11 +130,11 @@ class _Builder:
         self.scenarios.append(Scenario(f"{self.d.name}: {name}", series, [(when, self.d.name, [])]))
 
 
-def _horizon(config: Config) -> float:
+def _horizon(config: BundleSettings) -> float:
     return config.alert_for_seconds + config.alert_escalate_after_seconds + 4 * STEP
 
 
-def _hit_ratio(b: _Builder, cfg: Config) -> None:
+def _hit_ratio(b: _Builder, cfg: BundleSettings) -> None:
     total = max(100, math.ceil(cfg.hit_ratio_min_request_rate * 4 * 60 / 100) * 100)
     n = b.steps(_horizon(cfg))
     gets = c.CACHE_GETS.name
@@ -176,7 +177,7 @@ def _hit_ratio(b: _Builder, cfg: Config) -> None:
         b.quiet("idle cache never alerts", series(0, idle))
 
 
-def _memory(b: _Builder, cfg: Config) -> None:
+def _memory(b: _Builder, cfg: BundleSettings) -> None:
     mb = 1024 * 1024
     n = b.steps(_horizon(cfg))
     metric = c.MEMORY.name + _labels(cache=CACHE)
@@ -201,7 +202,7 @@ def _memory(b: _Builder, cfg: Config) -> None:
     b.quiet("below the warning threshold", {metric: f"{math.floor(w / 2)}x{n}"})
 
 
-def _near_limit(b: _Builder, cfg: Config) -> None:
+def _near_limit(b: _Builder, cfg: BundleSettings) -> None:
     n = b.steps(_horizon(cfg))
     limit = 1000 * 1024 * 1024
     mem, lim = c.MEMORY.name + _labels(cache=CACHE), c.MEMORY_LIMIT.name + _labels(cache=CACHE)
@@ -217,7 +218,7 @@ def _near_limit(b: _Builder, cfg: Config) -> None:
     b.quiet("no limit configured", {mem: f"{limit}x{n}"})
 
 
-def _full_soon(b: _Builder, cfg: Config) -> None:
+def _full_soon(b: _Builder, cfg: BundleSettings) -> None:
     horizon = _horizon(cfg)
     n = b.steps(horizon)
     per_second = 4096
@@ -251,7 +252,7 @@ def _expected_for(b: _Builder, alert: dict[str, Any], value: float) -> dict[str,
     return _expected(rule, b.config, value, {"cache": CACHE})
 
 
-def _errors(b: _Builder, cfg: Config) -> None:
+def _errors(b: _Builder, cfg: BundleSettings) -> None:
     n = b.steps(_horizon(cfg))
     total = 1000
 
@@ -283,7 +284,7 @@ def _errors(b: _Builder, cfg: Config) -> None:
     b.quiet("no error series at all", series(0))
 
 
-def _evictions(b: _Builder, cfg: Config) -> None:
+def _evictions(b: _Builder, cfg: BundleSettings) -> None:
     n = b.steps(_horizon(cfg))
     puts = 100
 
@@ -300,7 +301,7 @@ def _evictions(b: _Builder, cfg: Config) -> None:
     b.quiet("no puts at all", series(0, 0))
 
 
-def _latency(b: _Builder, cfg: Config) -> None:
+def _latency(b: _Builder, cfg: BundleSettings) -> None:
     n = b.steps(_horizon(cfg))
     bounds = catalog_bounds()
     t = cfg.latency_p99_warning_seconds
@@ -330,7 +331,7 @@ def catalog_bounds() -> tuple[float, ...]:
     return c.LATENCY_BUCKETS
 
 
-def _cleanup(b: _Builder, cfg: Config) -> None:
+def _cleanup(b: _Builder, cfg: BundleSettings) -> None:
     window = 360  # the 6h cleanup window, in one-minute steps
     f = cfg.cleanup_stalled_factor
     # Cleanups every minute for 6h, then none: after d minutes the factor is d(360-d)/360.
@@ -358,7 +359,7 @@ def _cleanup(b: _Builder, cfg: Config) -> None:
     b.quiet("regular cleanups", regular, at=start + b.escalate)
 
 
-def _source(b: _Builder, cfg: Config) -> None:
+def _source(b: _Builder, cfg: BundleSettings) -> None:
     n = b.steps(_horizon(cfg))
     up = c.SOURCE_UP.name
     b.add(
@@ -384,7 +385,7 @@ SCENARIOS = {
 }
 
 
-def cache_alert_tests(config: Config) -> dict[str, Any]:
+def cache_alert_tests(config: BundleSettings) -> dict[str, Any]:
     tests: list[dict[str, Any]] = []
     for definition in alert_definitions(config):
         builder = _Builder(config, definition)
@@ -392,12 +393,12 @@ def cache_alert_tests(config: Config) -> dict[str, Any]:
         tests += [s.render() for s in builder.scenarios]
     return {
         "rule_files": ["../rules/cachewatch-recording.yml", "../rules/cachewatch-alerts.yml"],
-        "evaluation_interval": q.fmt_duration(STEP),
+        "evaluation_interval": format_duration(STEP),
         "tests": tests,
     }
 
 
-def redis_alert_tests(config: Config) -> dict[str, Any]:
+def redis_alert_tests(config: BundleSettings) -> dict[str, Any]:
     by_name = {r.alert: r for r in redis_and_exporter_rules()}
     n = 20
     inst = {"instance": "redis:6379", "job": "cachewatch"}
@@ -460,6 +461,6 @@ def redis_alert_tests(config: Config) -> dict[str, Any]:
     ]
     return {
         "rule_files": ["../rules/cachewatch-alerts.yml", "../rules/redis-alerts.yml"],
-        "evaluation_interval": q.fmt_duration(STEP),
+        "evaluation_interval": format_duration(STEP),
         "tests": tests,
     }

@@ -12,7 +12,8 @@ from typing import Any
 
 from .. import catalog as c
 from ..analysis.definitions import WARNING, AlertDefinition, alert_definitions
-from ..config import Config
+from ..config.groups import BundleSettings
+from ..config.values import format_duration
 from . import promql as q
 
 DASHBOARD_UIDS = {
@@ -109,13 +110,13 @@ def humanize1024(value: float) -> str:
     return f"{value:.4g}{prefix}"
 
 
-def signal_expr(definition: AlertDefinition, threshold: float, config: Config) -> str:
+def signal_expr(definition: AlertDefinition, threshold: float, config: BundleSettings) -> str:
     """The PromQL condition of ``definition`` at ``threshold``; its value is the signal."""
     t = q.fmt_number(threshold)
     v = q.vocabulary(config)
     op = ">" if definition.above else "<"
     memory, limit = c.MEMORY.name, c.MEMORY_LIMIT.name
-    trend = q.fmt_duration(config.trend_window)
+    trend = format_duration(config.trend_window)
     if definition.signal == "hit_ratio":
         idle = q.fmt_number(config.hit_ratio_min_request_rate)
         # The idle-cache guard: a cache serving too few lookups never alerts.
@@ -152,7 +153,7 @@ def _subject(definition: AlertDefinition) -> str:
     return "cache {{ $labels.cache }}"
 
 
-def cache_alert_rules(config: Config) -> list[AlertRule]:
+def cache_alert_rules(config: BundleSettings) -> list[AlertRule]:
     """The rules of every alert definition, escalations included."""
     rules: list[AlertRule] = []
     for d in alert_definitions(config):
@@ -179,7 +180,7 @@ def cache_alert_rules(config: Config) -> list[AlertRule]:
                 AlertRule(for_seconds=threshold.for_seconds, severity=threshold.severity, **common)
             )
             if d.escalates and threshold.severity == WARNING:
-                after = q.fmt_duration(config.alert_escalate_after_seconds)
+                after = format_duration(config.alert_escalate_after_seconds)
                 escalated = {
                     **common,
                     "summary": f"{common['summary']} (escalated: still firing after {after})",
@@ -252,7 +253,7 @@ def redis_and_exporter_rules() -> list[AlertRule]:
     ]
 
 
-def render_rule(rule: AlertRule, config: Config) -> dict[str, Any]:
+def render_rule(rule: AlertRule, config: BundleSettings) -> dict[str, Any]:
     """One alert rule as Prometheus reads it."""
     uid = DASHBOARD_UIDS[rule.dashboard]
     dashboard = f"{config.grafana_url.rstrip('/')}/d/{uid}"
@@ -260,7 +261,7 @@ def render_rule(rule: AlertRule, config: Config) -> dict[str, Any]:
         dashboard += "?var-cache={{ $labels.cache }}"
     out: dict[str, Any] = {"alert": rule.alert, "expr": rule.expr}
     if rule.for_seconds:
-        out["for"] = q.fmt_duration(rule.for_seconds)
+        out["for"] = format_duration(rule.for_seconds)
     out["labels"] = {"severity": rule.severity, **rule.extra_labels}
     out["annotations"] = {
         "summary": rule.summary,
@@ -273,7 +274,7 @@ def render_rule(rule: AlertRule, config: Config) -> dict[str, Any]:
     return out
 
 
-def recording_file(config: Config) -> dict[str, Any]:
+def recording_file(config: BundleSettings) -> dict[str, Any]:
     v = q.vocabulary(config)
     return {
         "groups": [
@@ -285,13 +286,13 @@ def recording_file(config: Config) -> dict[str, Any]:
     }
 
 
-def cache_alerts_file(config: Config) -> dict[str, Any]:
+def cache_alerts_file(config: BundleSettings) -> dict[str, Any]:
     rules = cache_alert_rules(config) + redis_and_exporter_rules()[:1]
     return {
         "groups": [{"name": "cachewatch.alerts", "rules": [render_rule(r, config) for r in rules]}]
     }
 
 
-def redis_alerts_file(config: Config) -> dict[str, Any]:
+def redis_alerts_file(config: BundleSettings) -> dict[str, Any]:
     rules = redis_and_exporter_rules()[1:]
     return {"groups": [{"name": "redis.alerts", "rules": [render_rule(r, config) for r in rules]}]}

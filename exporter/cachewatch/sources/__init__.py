@@ -1,4 +1,6 @@
-"""Sources produce snapshots: in-process caches (local), Redis, the process and host."""
+"""Where snapshots come from: the ``Source`` protocol, the in-process caches (``local``),
+Redis (``redis``, ``redis_info``, ``census``), the targets of /probe (``probe``), and the one
+``poller`` whose rounds every consumer shares."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from prometheus_client.metrics_core import Metric
 
 from .. import catalog
-from ..redisurl import CachePrefix
+from ..config.redisurl import CachePrefix
 
 MAX_STEPS_PER_PASS = 2048
 """Steps kept per pass; beyond it neighbours are merged (bounds memory at any key count)."""

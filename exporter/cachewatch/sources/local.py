@@ -1,23 +1,23 @@
-"""The in-process caches of this application, read from the cache registry."""
+"""The in-process caches of this application, read from the cache table."""
 
 from __future__ import annotations
 
 import time
 
-from ..registry import CacheRegistry
+from ..instrument.table import CacheTable
 from ..snapshot import SourceSnapshot
 
 
 class LocalSource:
-    """Snapshots every recorder in a registry; cheap enough to run on every scrape."""
+    """Snapshots every recorder in a table; cheap enough to run on every scrape."""
 
-    def __init__(self, registry: CacheRegistry, name: str = "local") -> None:
+    def __init__(self, table: CacheTable, name: str = "local") -> None:
         self.name = name
-        self.registry = registry
+        self.table = table
 
     def poll(self) -> SourceSnapshot:
         start = time.perf_counter()
-        caches = [recorder.snapshot() for recorder in self.registry.recorders()]
+        caches = [recorder.snapshot() for recorder in self.table.recorders()]
         return SourceSnapshot(
             source=self.name,
             up=True,

@@ -1,12 +1,12 @@
 """The Redis source: server stats from INFO and logical caches by key prefix.
 
-Each poll (one per scrape) costs one round trip: ``INFO`` (every section but latencystats,
-which Redis 7 computes for every command and nothing here reads), plus ``CONFIG GET`` for
-maxmemory and databases now and then where the server allows it. Concurrent polls share the
-poll in flight (single flight). After a failure, polls answer at once with ``redis_up 0``
-until a backoff delay has passed, so a dead or stalled Redis costs a scrape at most one
-timeout, and logs say so once, not once per scrape. The key census runs in its own thread,
-off the scrape path. ``poll`` never raises.
+Each poll (one per round of the poller) costs one round trip: ``INFO`` (every section but
+latencystats, which Redis 7 computes for every command and nothing here reads), plus
+``CONFIG GET`` for maxmemory and databases now and then where the server allows it.
+Concurrent scrapes share the poll in flight (the poller's single flight). After a failure,
+polls answer at once with ``redis_up 0`` until a backoff delay has passed, so a dead or
+stalled Redis costs a scrape at most one timeout, and logs say so once, not once per
+scrape. The key census runs in its own thread, off the scrape path. ``poll`` never raises.
 
 redis-py is imported lazily, and without the OpenTelemetry metrics SDK that redis-py 8
 imports whenever it is installed (about 2 MiB of RSS), unless this process already uses it.
@@ -20,16 +20,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.metrics_core import Metric
 
 from .. import catalog
-from ..config import Config, ConfigError
-from ..redisurl import CachePrefix, RedisAddress
-from ..secret import Secret, redact
+from ..config.groups import RedisSettings
 from ..snapshot import CacheSnapshot, SourceSnapshot
 from .census import CensusReport, KeyCensus, census_families
 from .redis_info import info_families, parse_info, to_number
@@ -49,61 +45,6 @@ INFO_SECTIONS = (
     "errorstats", "cluster", "keyspace", "commandstats",
 )  # fmt: skip
 """INFO ALL without latencystats, which nothing here reads: ~35% less of Redis's CPU."""
-
-
-@dataclass(frozen=True)
-class RedisSettings:
-    """Everything the Redis source needs, independent of how it was configured."""
-
-    address: RedisAddress
-    caches: tuple[CachePrefix, ...] = ()
-    username: str | None = None
-    password: Secret | None = None
-    tls_ca_file: str | None = None
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
-    connect_timeout: float = 2.0
-    socket_timeout: float = 3.0
-    census_interval: float = 5.0
-    census_keys: int = 1500
-    census_samples: int = 32
-
-    @classmethod
-    def from_config(cls, config: Config) -> RedisSettings:
-        """Settings from the configuration; reads the password file (one line, trimmed)."""
-        if config.redis_addr is None:
-            raise ConfigError(
-                "--redis.addr: required by serve (e.g. --redis.addr redis://localhost:6379/0)"
-            )
-        password = config.redis_password or config.redis_addr.password
-        if config.redis_password_file is not None:
-            try:
-                text = Path(config.redis_password_file).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = getattr(exc, "strerror", None) or type(exc).__name__
-                raise ConfigError(
-                    f"--redis.password-file: cannot read {config.redis_password_file}: {reason}"
-                ) from None
-            lines = text.splitlines()
-            password = Secret(lines[0].strip()) if lines and lines[0].strip() else None
-        return cls(
-            address=config.redis_addr,
-            caches=tuple(config.redis_caches),
-            username=config.redis_username or config.redis_addr.username,
-            password=password,
-            tls_ca_file=config.redis_tls_ca_file,
-            tls_cert_file=config.redis_tls_cert_file,
-            tls_key_file=config.redis_tls_key_file,
-            connect_timeout=config.redis_connect_timeout,
-            socket_timeout=config.redis_socket_timeout,
-            census_interval=config.redis_census_interval,
-            census_keys=config.redis_census_keys,
-            census_samples=config.redis_census_samples,
-        )
-
-    def redact(self, text: str) -> str:
-        """``text`` with every password this source knows replaced by ``***``."""
-        return redact(text, [self.password, self.address.password])
 
 
 class _BlockImports(importlib.abc.MetaPathFinder):
@@ -234,14 +175,6 @@ def _forbidden(error: Exception) -> bool:
     return "noperm" in text or "unknown command" in text or "no permissions" in text
 
 
-class _Flight:
-    """One poll in progress; late callers wait for its result instead of polling again."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.result: SourceSnapshot | None = None
-
-
 class RedisSource:
     """Polls one Redis server; logical caches come from the key census running beside it."""
 
@@ -264,8 +197,6 @@ class RedisSource:
         """Round trips made by polls (for tests and the benchmark)."""
         self._client: redis_module.Redis | None = None
         self._client_lock = threading.Lock()
-        self._flight_lock = threading.Lock()
-        self._flight: _Flight | None = None
         self._failures = 0
         self._retry_at = 0.0
         self._last_error = ""
@@ -295,31 +226,13 @@ class RedisSource:
 
     # --- polling ----------------------------------------------------------------------------
     def poll(self) -> SourceSnapshot:
-        """A snapshot now; shares the poll in flight if there is one. Never raises."""
-        with self._flight_lock:
-            flight = self._flight
-            leader = flight is None
-            if flight is None:
-                flight = self._flight = _Flight()
-        if not leader:
-            limit = self.settings.connect_timeout + self.settings.socket_timeout + 1.0
-            if flight.done.wait(limit) and flight.result is not None:
-                return flight.result
-            return self._down(time.perf_counter(), "timed out waiting for the poll in flight")
+        """A snapshot now. Never raises. Polls come one at a time from the poller, which
+        shares the poll in flight among concurrent scrapes."""
         start = time.perf_counter()
-        result: SourceSnapshot | None = None
         try:
-            result = self._poll_once(start)
+            return self._poll_once(start)
         except Exception as exc:  # noqa: BLE001 - poll must never raise
-            result = self._failed(start, exc)
-        finally:
-            if result is None:  # BaseException (KeyboardInterrupt) on the way out
-                result = self._down(start, "interrupted")
-            flight.result = result
-            with self._flight_lock:
-                self._flight = None
-            flight.done.set()
-        return result
+            return self._failed(start, exc)
 
     def _poll_once(self, start: float) -> SourceSnapshot:
         now = self.clock()

@@ -1,0 +1,38 @@
+"""Settings the library reads from the environment before anything is configured (the cap
+on cache names, when the first cache registers; the key hashes of spans, when tracing starts
+without a ``Config``). An application must not fail over a monitoring setting: a bad value
+is logged and the declared default used."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .settings import settings
+
+log = logging.getLogger(__name__)
+
+
+def library_setting(name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """The value of ``Config`` field ``name`` from its environment variable, or its default."""
+    meta, default = next((m, d) for field, m, d in settings() if field == name)
+    raw = (os.environ if environ is None else environ).get(meta.env, "").strip()
+    if not raw:
+        return default
+    try:
+        return meta.parse(raw)
+    except ValueError as exc:
+        log.warning("%s: %s; using %s", meta.env, exc, meta.show(default))
+        return default
+
+
+def max_caches(environ: Mapping[str, str] | None = None) -> int:
+    """``CACHEWATCH_CACHE_MAX_NAMES``: the cap of the process-wide cache table."""
+    return int(library_setting("max_caches", environ))
+
+
+def tracing_record_keys(environ: Mapping[str, str] | None = None) -> bool:
+    """``CACHEWATCH_TRACING_RECORD_KEYS``: whether spans carry a hash of each key."""
+    return bool(library_setting("tracing_record_keys", environ))

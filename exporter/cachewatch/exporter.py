@@ -1,0 +1,196 @@
+"""The one place where a running cachewatch is assembled: sources -> poller -> the private
+Prometheus registry, health, analysis, tracing and the routes the web serves.
+
+``Exporter`` is the running object; ``build`` attaches what every mode shares from the
+settings; ``serve_exporter``, ``demo_exporter`` and ``embedded_exporter`` choose the sources
+of ``cachewatch serve``, ``cachewatch demo`` and an application embedding the library.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+from .analysis.engine import Analysis
+from .analysis.health import HealthMonitor
+from .config import Config, ConfigError, files, load_config
+from .config.files import SettingsFiles
+from .config.groups import AnalysisSettings
+from .config.webconfig import WebConfig
+from .demo import DemoWorkload, demo_analysis_config
+from .exposition.families import SnapshotCollector
+from .instrument.table import CacheTable, default_table
+from .sources import Source
+from .sources.local import LocalSource
+from .sources.poller import Poller
+from .tracing import spans
+from .web.routes import JsonHandler, Route, WSGIApp
+
+if TYPE_CHECKING:
+    from .analysis.sampler import Clock
+    from .tracing.otel_metrics import OtelMetricsBridge
+
+log = logging.getLogger(__name__)
+
+
+class Exporter:
+    """Sources polled by one poller, published on a private Prometheus registry, with
+    health checks and the JSON and WSGI routes that the web serves."""
+
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        *,
+        caches: CacheTable | None = None,
+        process_metrics: bool = True,
+    ) -> None:
+        self.poller = Poller(sources)
+        self.caches = caches
+        """The table of in-process caches, when this exporter publishes them."""
+        self.registry = CollectorRegistry(auto_describe=False)
+        """What /metrics renders."""
+        self.registry.register(SnapshotCollector(self.poller, caches))
+        if process_metrics:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+            GCCollector(registry=self.registry)
+        self.health = HealthMonitor(self.poller)
+        self.registry.register(self.health)
+        self.routes: dict[str, Route] = {}
+        self.wsgi_routes: dict[str, tuple[str, WSGIApp]] = {}
+        self.add_route("/health", "health checks (200 healthy, 503 not)", self._health)
+        self._closers: list[Callable[[], None]] = []
+        self.web_config: WebConfig | None = None
+        """Access control for the HTTP server (TLS, basic auth), from the settings."""
+        self._closed = threading.Event()
+        self.analysis: Analysis | None = None
+
+    def add_route(self, path: str, description: str, handler: JsonHandler) -> None:
+        """Serve ``handler``'s JSON at ``path``."""
+        self.routes[path] = Route(path, description, handler)
+
+    def add_wsgi_route(self, path: str, description: str, app: WSGIApp) -> None:
+        """Serve a WSGI app at ``path`` (not JSON: /probe answers in the Prometheus format).
+        The HTTP layer still applies its limits, auth and the no-500 guarantee."""
+        self.wsgi_routes[path] = (description, app)
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        self._closers.append(closer)
+
+    def attach_analysis(
+        self, settings: AnalysisSettings, *, clock: Clock | None = None, start: bool = True
+    ) -> Analysis:
+        """Trends, alert states, their gauges and health checks, /alerts and /report."""
+        in_process = [s.name for s in self.poller.sources if isinstance(s, LocalSource)]
+        analysis = Analysis(self.poller, settings, in_process_sources=in_process, clock=clock)
+        for collector in analysis.collectors():
+            self.registry.register(collector)
+        self.health.add_check(analysis.health_check())
+        self.add_route("/alerts", "alert states and recent transitions", analysis.alerts)
+        self.add_route("/report", "per-cache report with recommendations", analysis.report)
+        self.on_close(analysis.stop)
+        self.analysis = analysis
+        return analysis.start() if start else analysis
+
+    def enable_otel_metrics(self, **options: Any) -> OtelMetricsBridge:
+        """Publish metrics recorded through the OpenTelemetry metrics API on /metrics too
+        (loads the OpenTelemetry SDK, so only on request); stops with the exporter."""
+        from .tracing.otel_metrics import start_otel_metrics
+
+        bridge = start_otel_metrics(self.registry, **options)
+        self.on_close(bridge.shutdown)
+        return bridge
+
+    def _health(self, _query: Mapping[str, str]) -> tuple[int, Any]:
+        healthy, body = self.health.report()
+        return (200 if healthy else 503), body
+
+    def close(self) -> None:
+        """Stop background work and release sources; safe to call twice."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        for closer in reversed(self._closers):
+            try:
+                closer()
+            except Exception:
+                log.warning("shutdown step failed", exc_info=True)
+        self.poller.close()
+
+
+def build(
+    config: Config,
+    settings_files: SettingsFiles,
+    sources: Sequence[Source],
+    caches: CacheTable | None,
+) -> Exporter:
+    """An exporter over ``sources`` with what every mode shares: access control, /probe,
+    analysis, tracing. ``settings_files`` were read first, so a bad file stops the command
+    before any source starts."""
+    exporter = Exporter(sources, caches=caches)
+    exporter.web_config = settings_files.web_config
+    if settings_files.probe is not None:
+        from .sources.probe import ProbeTargets
+        from .web.probe import ProbeApp
+
+        prober = ProbeApp(ProbeTargets(settings_files.probe))
+        exporter.add_wsgi_route("/probe", "scrape a configured Redis target: ?target=NAME", prober)
+        exporter.on_close(prober.close)
+    exporter.attach_analysis(config.analysis)
+    tracing = config.tracing
+    if spans.setup_tracing(record_keys=tracing.tracing_record_keys) is not None:
+        exporter.on_close(spans.shutdown_tracing)
+    if tracing.otel_metrics_bridge:
+        exporter.enable_otel_metrics(scope_labels=tracing.otel_metrics_scope_labels)
+    return exporter
+
+
+def serve_exporter(config: Config) -> Exporter:
+    """``cachewatch serve``: one Redis server (stats and logical caches) plus this process."""
+    if config.redis_addr is None and not config.probe_config_file:
+        raise ConfigError(
+            "--redis.addr: required by serve (e.g. --redis.addr redis://localhost:6379/0), "
+            "unless --probe.config.file names the targets of /probe"
+        )
+    settings_files = files.read_files(config, redis=True)
+    caches = CacheTable(max_caches=config.max_caches)
+    sources: list[Source] = [LocalSource(caches)]
+    redis = settings_files.redis
+    if redis is not None:
+        from .sources.redis import RedisSource
+
+        sources.insert(0, RedisSource(redis))
+        names = ", ".join(str(cache) for cache in redis.caches) or "none"
+        log.info("watching redis %s; logical caches: %s", redis.address, names)
+    return build(config, settings_files, sources, caches)
+
+
+def demo_exporter(config: Config) -> tuple[Exporter, DemoWorkload]:
+    """``cachewatch demo``: the demo's in-process caches under its workload (not started),
+    with the analysis's durations compressed to the demo's pace."""
+    settings_files = files.read_files(config)
+    config = demo_analysis_config(config)
+    caches = CacheTable(max_caches=config.max_caches)
+    exporter = build(config, settings_files, [LocalSource(caches)], caches)
+    demo = config.demo
+    return exporter, DemoWorkload(seed=demo.seed, speed=demo.demo_speed, registry=caches)
+
+
+_embedded: Exporter | None = None
+_embedded_lock = threading.Lock()
+
+
+def embedded_exporter() -> Exporter:
+    """The exporter of the module-level API: this process's in-process caches, with the
+    settings the environment gives (``CACHEWATCH_SAMPLE_INTERVAL``, ``CACHE_*``, ...)."""
+    global _embedded
+    with _embedded_lock:
+        if _embedded is None:
+            config = load_config("embedded", {})
+            caches = default_table()
+            _embedded = build(config, files.read_files(config), [LocalSource(caches)], caches)
+        return _embedded

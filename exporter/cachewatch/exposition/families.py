@@ -1,0 +1,119 @@
+"""Snapshots -> Prometheus metric families, at scrape time: the catalogue's per-cache and
+per-source families, the extra families sources bring (Redis's), and the build info."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar as PromExemplar
+
+from .. import catalog
+from .._version import __version__
+from ..instrument.table import CacheTable
+from ..snapshot import CacheSnapshot, HistogramSnapshot, SourceSnapshot
+from ..sources.poller import Poller
+from .encoders import floatToGoString
+
+
+def _add_histogram(
+    family: HistogramMetricFamily, labels: list[str], histogram: HistogramSnapshot
+) -> None:
+    buckets: list[Sequence[object]] = []
+    for bound, count in histogram.buckets:
+        exemplar = histogram.exemplars.get(bound)
+        if exemplar is None:
+            buckets.append((floatToGoString(bound), count))
+        else:
+            buckets.append(
+                (
+                    floatToGoString(bound),
+                    count,
+                    PromExemplar(
+                        {"trace_id": exemplar.trace_id}, exemplar.value, exemplar.timestamp
+                    ),
+                )
+            )
+    family.add_metric(labels, buckets, histogram.sum)  # type: ignore[arg-type]
+
+
+def cache_families(caches: Iterable[CacheSnapshot]) -> list[Metric]:
+    """The per-cache families of the catalogue, filled from snapshots."""
+    c = catalog
+    f = catalog.families(
+        [
+            c.CACHE_GETS, c.CACHE_PUTS, c.CACHE_REMOVALS, c.CACHE_EVICTIONS, c.CACHE_SIZE,
+            c.EXPIRATIONS, c.MEMORY, c.MEMORY_LIMIT, c.MAX_ENTRIES, c.OPERATION_DURATION,
+            c.ERRORS, c.CLEANUPS, c.CLEANUP_REMOVED, c.CLEANUP_DURATION, c.LAST_CLEANUP,
+        ]
+    )  # fmt: skip
+    for cache in caches:
+        name = [cache.name]
+        if cache.counts_known:
+            f[c.CACHE_GETS.name].add_metric([cache.name, "hit"], cache.hits)
+            f[c.CACHE_GETS.name].add_metric([cache.name, "miss"], cache.misses)
+            f[c.CACHE_PUTS.name].add_metric(name, cache.puts)
+            f[c.CACHE_REMOVALS.name].add_metric(name, cache.removals)
+            f[c.CACHE_EVICTIONS.name].add_metric(name, cache.evictions)
+            f[c.EXPIRATIONS.name].add_metric(name, cache.expirations)
+        if cache.size is not None:
+            f[c.CACHE_SIZE.name].add_metric(name, cache.size)
+        if cache.memory_bytes is not None:
+            f[c.MEMORY.name].add_metric(name, cache.memory_bytes)
+        if cache.memory_limit_bytes is not None:
+            f[c.MEMORY_LIMIT.name].add_metric(name, cache.memory_limit_bytes)
+        if cache.max_entries is not None:
+            f[c.MAX_ENTRIES.name].add_metric(name, cache.max_entries)
+        for operation, histogram in sorted(cache.latency.items()):
+            family = f[c.OPERATION_DURATION.name]
+            assert isinstance(family, HistogramMetricFamily)
+            _add_histogram(family, [cache.name, operation], histogram)
+        for (operation, error), count in sorted(cache.errors.items()):
+            f[c.ERRORS.name].add_metric([cache.name, operation, error], count)
+        for trigger, count in sorted(cache.cleanups.items()):
+            f[c.CLEANUPS.name].add_metric([cache.name, trigger], count)
+        if cache.counts_known:
+            f[c.CLEANUP_REMOVED.name].add_metric(name, cache.cleanup_removed)
+        if cache.cleanup_duration is not None:
+            family = f[c.CLEANUP_DURATION.name]
+            assert isinstance(family, HistogramMetricFamily)
+            _add_histogram(family, name, cache.cleanup_duration)
+        if cache.last_cleanup_timestamp is not None:
+            f[c.LAST_CLEANUP.name].add_metric(name, cache.last_cleanup_timestamp)
+    return list(f.values())
+
+
+def source_families(snapshots: Iterable[SourceSnapshot], poller: Poller) -> list[Metric]:
+    """Whether each source answered, how long it took, and how often it failed."""
+    f = catalog.families([catalog.SOURCE_UP, catalog.SOURCE_POLL_DURATION, catalog.SOURCE_ERRORS])
+    for snapshot in snapshots:
+        f[catalog.SOURCE_UP.name].add_metric([snapshot.source], 1 if snapshot.up else 0)
+        duration = f[catalog.SOURCE_POLL_DURATION.name]
+        duration.add_metric([snapshot.source], snapshot.duration_seconds)
+    for source, tally in poller.errors.items():
+        f[catalog.SOURCE_ERRORS.name].add_metric([source], tally.value)
+    return list(f.values())
+
+
+class SnapshotCollector(Collector):
+    """Polls on each scrape and yields the catalogue's cache and source families."""
+
+    def __init__(self, poller: Poller, caches: CacheTable | None = None) -> None:
+        self.poller = poller
+        self.caches = caches
+
+    def collect(self) -> Iterator[Metric]:
+        snapshots = self.poller.poll()
+        caches = [cache for snapshot in snapshots for cache in snapshot.caches]
+        yield from cache_families(caches)
+        yield from source_families(snapshots, self.poller)
+        for snapshot in snapshots:
+            yield from snapshot.extra_families
+        if self.caches is not None:
+            dropped = catalog.CACHES_DROPPED.family()
+            dropped.add_metric([], self.caches.dropped.value)
+            yield dropped
+        build = catalog.BUILD_INFO.family()
+        build.add_metric([__version__], 1)
+        yield build

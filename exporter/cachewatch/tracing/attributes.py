@@ -1,0 +1,16 @@
+"""Span attribute names: OpenTelemetry's semantic conventions where they exist, and
+cachewatch's own under ``cachewatch.``."""
+
+CACHE_NAME = "cachewatch.cache.name"
+CACHE_OPERATION = "cachewatch.cache.operation"
+CACHE_HIT = "cachewatch.cache.hit"
+CACHE_KEY_HASH = "cachewatch.cache.key.hash"
+SOURCE_NAME = "cachewatch.source.name"
+SOURCE_UP = "cachewatch.source.up"
+DB_SYSTEM = "db.system.name"
+DB_OPERATION = "db.operation.name"
+DB_NAMESPACE = "db.namespace"
+DB_BATCH_SIZE = "db.operation.batch.size"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+ERROR_TYPE = "error.type"

@@ -1,0 +1,196 @@
+"""OpenTelemetry tracing of cache operations, configured by the standard ``OTEL_*`` variables.
+
+Three rules keep tracing from costing the hot path:
+
+* While tracing is off nothing of OpenTelemetry is imported (the SDK and gRPC add ~14 MiB
+  of RSS) and instrumentation pays one check of the module flag ``TRACING``.
+* While it is on, cachewatch decides itself whether an operation is recorded, before it
+  calls into OpenTelemetry at all (even an unsampled SDK span costs ~6 µs, far more than
+  the cache lookup it would wrap): a root operation draws ``random() < ratio``; an
+  operation inside an active span follows that span's sampled flag (``sample()``).
+* Only a recorded operation creates a span, and its latency observation carries the
+  span's trace id as an exemplar.
+
+The SDK side (provider, sampler, exporters) lives in ``sdk`` and is imported by
+``setup_tracing`` only when the variables turn tracing on; the variables are read by
+``settings``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .attributes import CACHE_KEY_HASH, CACHE_NAME, CACHE_OPERATION, SOURCE_NAME
+from .settings import DEFAULT_SERVICE_NAME, tracing_settings
+
+if TYPE_CHECKING:
+    from .sdk import Tracing
+
+log = logging.getLogger("cachewatch.tracing")
+
+SHUTDOWN_TIMEOUT_SECONDS = 2.0
+
+TRACING = False
+"""The hot-path flag: True only while a tracer is set up. Instrumentation checks it first."""
+
+
+def _never() -> bool:
+    return False
+
+
+sample: Callable[[], bool] = _never
+"""Whether an operation starting now is recorded as a span. Check ``TRACING`` first: while
+tracing is on, ``setup_tracing`` replaces this with a decision of a few hundred nanoseconds
+that never calls into OpenTelemetry's span API."""
+
+_state: Tracing | None = None
+_lock = threading.Lock()
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+def setup_tracing(
+    environ: Mapping[str, str] | None = None,
+    *,
+    record_keys: bool | None = None,
+    service_name: str = DEFAULT_SERVICE_NAME,
+    set_global: bool = True,
+) -> Tracing | None:
+    """Turn tracing on as the ``OTEL_*`` variables say; None (and nothing imported) when
+    they leave it off. Idempotent: while tracing is on, returns the running tracer.
+
+    ``set_global`` also installs the provider as OpenTelemetry's global one when the
+    application has not installed its own, so the application's spans go the same way.
+    """
+    global _state, TRACING, sample
+    with _lock:
+        if _state is not None:
+            return _state
+        settings = tracing_settings(environ, record_keys=record_keys, service_name=service_name)
+        for warning in settings.warnings:
+            log.warning("%s", warning)
+        if not settings.enabled:
+            return None
+        try:
+            from .sdk import Tracing
+        except ImportError as exc:
+            log.warning(
+                "tracing is asked for by OTEL_* but cannot start (%s): "
+                "pip install 'cachewatch[tracing]'",
+                exc,
+            )
+            return None
+        state = Tracing(settings, set_global=set_global)
+        _state = state
+        sample = state.decide
+        TRACING = True
+    log.info(
+        "tracing on: exporters=%s endpoint=%s sampler=%s ratio=%s service=%s",
+        ",".join(settings.exporters), settings.endpoint, settings.sampler,
+        settings.root_ratio, settings.service_name,
+    )  # fmt: skip
+    return state
+
+
+def shutdown_tracing(timeout: float = SHUTDOWN_TIMEOUT_SECONDS) -> None:
+    """Flush what is queued and stop, within ``timeout`` seconds even when the collector is
+    gone. Safe to call when tracing is off or already stopped."""
+    global _state, TRACING, sample
+    with _lock:
+        state = _state
+        if state is None:
+            return
+        TRACING = False
+        sample = _never
+        _state = None
+    state.shutdown(timeout)
+
+
+def active() -> Tracing | None:
+    """The running tracer, or None while tracing is off."""
+    return _state
+
+
+atexit.register(shutdown_tracing)
+
+
+# --- span helpers (call only after ``TRACING and sample()`` said yes) ------------------------
+def key_hash(key: object) -> str:
+    """A short SHA-256 of a cache key: lets traces correlate one key without showing it."""
+    data = key if isinstance(key, bytes) else str(key).encode("utf-8", "backslashreplace")
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def cache_attributes(cache: str, operation: str, key: object = None) -> dict[str, Any]:
+    """The attributes every cache-operation span carries; the key only as a hash, and only
+    when the user opted in (``--tracing.record-keys`` / ``CACHEWATCH_TRACING_RECORD_KEYS``)."""
+    attributes: dict[str, Any] = {CACHE_NAME: cache, CACHE_OPERATION: operation}
+    state = _state
+    if key is not None and state is not None and state.settings.record_keys:
+        attributes[CACHE_KEY_HASH] = key_hash(key)
+    return attributes
+
+
+def start_span(
+    name: str, attributes: Mapping[str, Any], *, client: bool = False, current: bool = False
+) -> Span | None:
+    """Start a span that the caller already decided to record (None if tracing stopped
+    meanwhile). ``current`` makes it the active span until it ends, so that what runs
+    inside (a Redis call in a ``trace_cache_operation`` block) becomes its child."""
+    state = _state
+    if state is None:
+        return None
+    return Span(state, state.start(name, attributes, client=client), current)
+
+
+class Span:
+    """A recorded span with what cachewatch needs of it: exemplar id, outcome, end."""
+
+    __slots__ = ("_span", "_state", "_token", "trace_id")
+
+    def __init__(self, state: Tracing, span: Any, current: bool) -> None:
+        self._state = state
+        self._span = span
+        self.trace_id: str = format(span.get_span_context().trace_id, "032x")
+        self._token = state.attach(span) if current else None
+
+    def set(self, key: str, value: Any) -> None:
+        self._span.set_attribute(key, value)
+
+    def fail(self, description: str) -> None:
+        """Mark the span failed without an exception (e.g. a source that reported down)."""
+        self._state.mark_failed(self._span, description)
+
+    def end(self, exc: BaseException | None = None) -> None:
+        """End the span; an exception is recorded as an event, ``error.type`` and error
+        status."""
+        span = self._span
+        if exc is not None:
+            self._state.record_error(span, exc)
+        if self._token is not None:
+            self._state.detach(self._token)
+            self._token = None
+        span.end()
+
+    def __enter__(self) -> Span:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.end(exc)
+
+
+def trace_poll(source: str) -> Span | None:
+    """A span for one poll of a source, when this poll is sampled."""
+    if not (TRACING and sample()):
+        return None
+    return start_span(f"poll {source}", {SOURCE_NAME: source})

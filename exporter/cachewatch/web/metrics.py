@@ -1,0 +1,59 @@
+"""``/metrics``: a collector registry rendered as the scraper asks (text or OpenMetrics, with
+exemplars), gzip when accepted, ``name[]`` filtering; identical concurrent scrapes share one
+rendering (single flight), so fifty scrapers at once cost one poll and one encoding."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from prometheus_client import exposition as text_exposition
+from prometheus_client.registry import Collector
+
+from ..exposition.encoders import encode
+from ..singleflight import SingleFlight
+
+StartResponse = Callable[..., Any]
+MetricsApp = Callable[[dict[str, Any], StartResponse], list[bytes]]
+Rendering = tuple[str, list[tuple[str, str]], bytes]
+
+GZIP_LEVEL = 1
+"""Fastest: 6x quicker than prometheus_client's level 9, for a reply ~15% larger."""
+
+
+def render(registry: Collector, environ: dict[str, Any]) -> Rendering:
+    """(status, headers, body) of one scrape of ``registry``."""
+    params = parse_qs(environ.get("QUERY_STRING", ""))
+    target = registry
+    if "name[]" in params:
+        target = registry.restricted_registry(params["name[]"])  # type: ignore[attr-defined]
+    output, content_type = encode(list(target.collect()), environ.get("HTTP_ACCEPT", ""))
+    headers = [("Content-Type", content_type)]
+    if text_exposition.gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
+        output = gzip.compress(output, compresslevel=GZIP_LEVEL)
+        headers.append(("Content-Encoding", "gzip"))
+    headers.append(("Content-Length", str(len(output))))
+    return "200 OK", headers, output
+
+
+def make_metrics_app(
+    registry: Collector, extra_headers: list[tuple[str, str]] | None = None
+) -> MetricsApp:
+    """A WSGI app for /metrics over ``registry``; HEAD gets the headers of a GET."""
+    flight: SingleFlight[Rendering] = SingleFlight()
+    extra = list(extra_headers or [])
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        # What the rendering depends on: identical scrapes share one rendering.
+        key = (
+            environ.get("HTTP_ACCEPT"),
+            environ.get("HTTP_ACCEPT_ENCODING"),
+            environ.get("QUERY_STRING", ""),
+        )
+        status, headers, body = flight.do(key, lambda: render(registry, environ))
+        start_response(status, headers + extra)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+    return app

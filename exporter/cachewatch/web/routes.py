@@ -1,0 +1,165 @@
+"""The routing of the exporter's HTTP endpoints: a landing page, /metrics, and the JSON and
+WSGI routes a site adds (/health, /report, /alerts, /probe).
+
+Only GET and HEAD; unknown paths are 404, other methods 405, malformed requests 400 (the
+limits on request size live in ``httpd``; TLS and basic auth in ``server`` and ``auth``).
+/metrics is ``metrics``'s app: content negotiation, gzip, single flight.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
+
+from prometheus_client.registry import Collector
+
+from .._version import __version__
+from .metrics import make_metrics_app
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+JsonHandler = Callable[[Mapping[str, str]], tuple[int, Any]]
+"""Takes the query parameters; returns (HTTP status, JSON-serialisable body)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str
+    description: str
+    handler: JsonHandler
+
+
+class Site(Protocol):
+    """What the routing serves: the registry behind /metrics, and the routes added to it."""
+
+    @property
+    def registry(self) -> Collector: ...
+
+    @property
+    def routes(self) -> Mapping[str, Route]: ...
+
+    @property
+    def wsgi_routes(self) -> Mapping[str, tuple[str, WSGIApp]]: ...
+
+
+MAX_QUERY_LENGTH = 4096
+SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
+
+
+def respond(
+    start_response: StartResponse,
+    status: str,
+    body: bytes,
+    content_type: str,
+    extra: list[tuple[str, str]] | None = None,
+    exc_info: Any = None,
+) -> list[bytes]:
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+    headers += SECURITY_HEADERS + (extra or [])
+    if exc_info is not None:
+        start_response(status, headers, exc_info)
+    else:
+        start_response(status, headers)
+    return [body]
+
+
+def _json(start_response: StartResponse, code: int, payload: Any) -> list[bytes]:
+    body = (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode()
+    try:
+        status = f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        status = f"{code} Status"
+    return respond(start_response, status, body, "application/json")
+
+
+def _landing(exporter: Site) -> bytes:
+    links = [("/metrics", "Prometheus metrics (OpenMetrics when asked for)")]
+    links += [(route.path, route.description) for route in exporter.routes.values()]
+    links += [(path, description) for path, (description, _) in exporter.wsgi_routes.items()]
+    items = "\n".join(
+        f'<li><a href="{html.escape(path)}">{html.escape(path)}</a> — {html.escape(text)}</li>'
+        for path, text in links
+    )
+    return (
+        '<!doctype html><html><head><meta charset="utf-8"><title>cachewatch</title></head>'
+        f"<body><h1>cachewatch {html.escape(__version__)}</h1><ul>{items}</ul></body></html>\n"
+    ).encode()
+
+
+def _secured(start_response: StartResponse) -> StartResponse:
+    """``start_response`` that adds the security headers a route did not set itself."""
+
+    def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        names = {name.lower() for name, _ in headers}
+        extra = [(n, v) for n, v in SECURITY_HEADERS if n.lower() not in names]
+        return start_response(status, headers + extra, exc_info)
+
+    return start
+
+
+def _internal_error(start_response: StartResponse, what: str) -> list[bytes]:
+    """A failure of ours, not of the request: 503, a generic body, and the detail in the log."""
+    log.error("internal error serving %s", what, exc_info=True)
+    return respond(
+        start_response,
+        "503 Service Unavailable",
+        b"internal error, see the log\n",
+        "text/plain",
+        exc_info=sys.exc_info(),
+    )
+
+
+def make_wsgi_app(exporter: Site) -> WSGIApp:
+    """The exporter's endpoints as a WSGI app, to serve alone or mount in an application.
+
+    No request can make it raise: bad requests are 4xx, and a failure inside a handler or a
+    collector is a 503 with a generic body (the detail goes to the log, never to the client).
+    """
+    metrics_app = make_metrics_app(exporter.registry, SECURITY_HEADERS)
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "/") or "/"
+        query_string = environ.get("QUERY_STRING", "")
+        known = path in ("/", "/metrics") or path in exporter.routes or path in exporter.wsgi_routes
+        if not known:
+            return respond(start_response, "404 Not Found", b"not found\n", "text/plain")
+        if method not in ("GET", "HEAD"):
+            return respond(
+                start_response,
+                "405 Method Not Allowed",
+                b"method not allowed\n",
+                "text/plain",
+                [("Allow", "GET, HEAD")],
+            )
+        if len(query_string) > MAX_QUERY_LENGTH:
+            return respond(start_response, "414 URI Too Long", b"query too long\n", "text/plain")
+        try:
+            query = dict(parse_qsl(query_string, keep_blank_values=True, strict_parsing=False))
+        except ValueError:
+            return respond(start_response, "400 Bad Request", b"bad query\n", "text/plain")
+        try:
+            if path == "/":
+                page = _landing(exporter)
+                body = respond(start_response, "200 OK", page, "text/html; charset=utf-8")
+            elif path == "/metrics":
+                body = metrics_app(environ, start_response)
+            elif path in exporter.wsgi_routes:
+                body = list(exporter.wsgi_routes[path][1](environ, _secured(start_response)))
+            else:
+                code, payload = exporter.routes[path].handler(query)
+                body = _json(start_response, code, payload)
+        except Exception:  # noqa: BLE001 - never a 500 or a traceback to the client
+            return _internal_error(start_response, path)
+        return [] if method == "HEAD" else body
+
+    return app

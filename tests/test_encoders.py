@@ -1,0 +1,106 @@
+"""The fast /metrics renderers give exactly prometheus_client's bytes, in both formats."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable
+
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import generate_latest
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.openmetrics.exposition import generate_latest as om_generate_latest
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar
+from prometheus_client.utils import floatToGoString as prometheus_float
+
+from cachewatch.exposition.encoders import floatToGoString as fast_float
+from cachewatch.exposition.encoders import render_openmetrics, render_text
+
+from .redisdata import fill, settings_for
+from .servers import RedisServer
+from .test_redis import served
+
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
+
+class _Fixed(Collector):
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def _families() -> list[Metric]:
+    counter = CounterMetricFamily("jobs", "Jobs done.", labels=["queue"], created=1700000000.5)
+    counter.add_metric(['a\\b\n"c"'], 3, created=1700000001.25)
+    gauge = GaugeMetricFamily("temp_celsius", 'Temp\nwith \\ and "quotes".', unit="celsius")
+    gauge.add_metric([], 21.5, timestamp=1700000002.125)
+    gauge.add_metric([], float("inf"))
+    histogram = HistogramMetricFamily("lat_seconds", "Latency.", labels=["op"], unit="seconds")
+    histogram.add_metric(
+        ["get"],
+        [("0.005", 1, Exemplar({"trace_id": "abc"}, 0.004, 1700000003.0)), ("+Inf", 4)],
+        0.5,
+    )
+    summary = SummaryMetricFamily("req", "Requests.", count_value=10, sum_value=2.5)
+    info = InfoMetricFamily("build", "Build.", value={"version": "1.2"})
+    return [counter, gauge, histogram, summary, info, GaugeMetricFamily("empty", "No samples.")]
+
+
+def test_same_bytes_as_prometheus_client_for_every_kind_of_family() -> None:
+    families = _families()
+    assert render_text(families) == generate_latest(_Fixed(families))
+    assert render_openmetrics(families) == om_generate_latest(_Fixed(families))
+
+
+def test_same_bytes_on_a_real_scrape(redis: RedisServer) -> None:
+    from cachewatch.sources.redis import RedisSource
+
+    from .redisdata import client
+
+    fill(client(redis), "user:", 100)
+    source = RedisSource(settings_for(redis, {"users": "user:"}), start_census=False)
+    source.census_step()
+    with served(source) as port:
+        url = f"http://127.0.0.1:{port}/metrics"
+        for accept, render, reference in (
+            ("", render_text, generate_latest),
+            (PROMETHEUS_ACCEPT, render_openmetrics, om_generate_latest),
+        ):
+            response = requests.get(url, headers={"Accept": accept}, timeout=10)
+            assert response.headers["Content-Encoding"] == "gzip"
+            body = response.content
+            assert body.startswith(b"# HELP")
+            families = list(_parse_back(body, openmetrics=bool(accept)))
+            assert render(families) == reference(_Fixed(families))
+        raw = requests.get(url, headers={"Accept-Encoding": "gzip"}, stream=True, timeout=10)
+        assert gzip.decompress(raw.raw.read()).startswith(b"# HELP")
+
+
+def _parse_back(body: bytes, openmetrics: bool) -> Iterable[Metric]:
+    if openmetrics:
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+        return text_string_to_metric_families(body.decode())
+    from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+    return parse_text(body.decode())
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats() | st.integers(min_value=-(10**30), max_value=10**30))
+def test_values_are_spelt_as_prometheus_client_spells_them(value: float) -> None:
+    assert fast_float(value) == prometheus_float(value)

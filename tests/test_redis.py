@@ -1,0 +1,242 @@
+"""The Redis source served on /metrics: values, logical caches, single flight, CONFIG and
+MEMORY forbidden, promtool, and the names redis_exporter publishes."""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import requests
+
+from cachewatch import catalog
+from cachewatch.exporter import Exporter
+from cachewatch.instrument.table import CacheTable
+from cachewatch.secret import Secret
+from cachewatch.sources.local import LocalSource
+from cachewatch.sources.redis import RedisSource
+from cachewatch.web.routes import make_wsgi_app
+from cachewatch.web.server import serve
+
+from .redisdata import calls, client, commandstats, fill, settings_for
+from .scrape import fetch, samples, value
+from .servers import RedisServer, free_port, redis_server, require_binary, wait_for_port
+
+
+@contextmanager
+def served(source: RedisSource) -> Iterator[int]:
+    registry = CacheTable()
+    exporter = Exporter([source, LocalSource(registry)], caches=registry)
+    server = serve(make_wsgi_app(exporter), "127.0.0.1", 0)
+    try:
+        yield server.port
+    finally:
+        server.shutdown()
+        exporter.close()
+
+
+def test_metrics_equal_info_and_caches_come_from_the_census(redis: RedisServer) -> None:
+    conn = client(redis)
+    fill(conn, "user:", 2000)
+    fill(conn, "session:", 700)
+    conn.config_set("maxmemory", 64 * 1024 * 1024)
+    source = RedisSource(
+        settings_for(redis, {"users": "user:", "sessions": "session:"}, census_keys=100_000),
+        start_census=False,
+    )
+    source.census_step()  # one full pass at this budget
+    with served(source) as port:
+        before = conn.info("all")
+        found = samples(port)
+        after = conn.info("all")
+    assert value(found, "redis_up") == 1
+    assert value(found, "cachewatch_source_up", source="redis") == 1
+    assert value(found, "cache_size", cache="users") == 2000
+    assert value(found, "cache_size", cache="sessions") == 700
+    # the census sees contents, not traffic: no made-up zero counters for these caches
+    assert value(found, "cache_gets_total", cache="users", result="hit") is None
+    assert value(found, "cache_evictions_total", cache="users") is None
+    assert value(found, "cachewatch_census_coverage_ratio", cache="users") == 1
+    assert value(found, "cachewatch_cache_memory_bytes", cache="users") > 2000 * 16
+    assert value(found, "redis_memory_max_bytes") == 64 * 1024 * 1024
+    assert value(found, "redis_config_maxmemory") == 64 * 1024 * 1024
+    assert value(found, "cachewatch_redis_config_readable") == 1
+    assert value(found, "redis_db_keys", db="db0") == 2700
+    assert value(found, "redis_db_keys", db="db15") == 0  # every configured database
+    # Counters and gauges lie between the INFO read just before and just after the scrape.
+    for entry in catalog.REDIS_INFO_FIELDS:
+        if entry.field not in before or not isinstance(before[entry.field], (int, float)):
+            continue
+        got = value(found, entry.spec.sample_name)
+        low, high = sorted((before[entry.field] * entry.scale, after[entry.field] * entry.scale))
+        if entry.field.startswith(("used_memory", "mem_", "allocator_", "rss_")):
+            low, high = low * 0.9, high * 1.1  # memory moves with the scrape's own buffers
+        assert got is not None and low <= got <= high, (entry.spec.name, got, low, high)
+
+
+@pytest.fixture
+def debug_redis() -> Iterator[RedisServer]:
+    """A Redis that accepts DEBUG SLEEP (to hold it busy for a moment)."""
+    with redis_server(["--enable-debug-command", "yes"]) as server:
+        yield server
+
+
+def test_concurrent_scrapes_cost_one_round_of_redis_calls(debug_redis: RedisServer) -> None:
+    redis = debug_redis
+    conn = client(redis)
+    source = RedisSource(settings_for(redis, socket_timeout=5.0), start_census=False)
+    with served(source) as port:
+        fetch(port)  # connect and read CONFIG once
+        rounds = source.rounds
+        stats_before = commandstats(conn)
+        # Hold Redis busy so that every scrape arrives while the first is still waiting.
+        blocker = client(redis)
+        hold = threading.Thread(target=blocker.execute_command, args=("DEBUG", "SLEEP", "0.6"))
+        hold.start()
+        time.sleep(0.1)
+        results: list[str] = []
+        threads = [threading.Thread(target=lambda: results.append(fetch(port))) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        hold.join(10)
+        stats_after = commandstats(conn)
+    assert len(results) == 8
+    assert all("redis_up 1.0" in text for text in results)
+    assert source.rounds - rounds == 1
+    assert calls(stats_before, stats_after, "info") == 1 + 1  # one poll + our own INFO
+
+
+def test_config_forbidden_carries_on(redis: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="cachewatch")
+    conn = client(redis)
+    conn.execute_command("ACL", "SETUSER", "watcher", "on", ">watchpw", "~*", "+@all", "-config")
+    fill(conn, "a:", 50)
+    settings = settings_for(redis, {"a": "a:"}, username="watcher", password=Secret("watchpw"))
+    source = RedisSource(settings, start_census=False)
+    source.census_step()
+    with served(source) as port:
+        first, second = samples(port), samples(port)
+    for found in (first, second):
+        assert value(found, "redis_up") == 1
+        assert value(found, "cachewatch_redis_config_readable") == 0
+        assert value(found, "redis_memory_max_bytes") == 0  # still known from INFO
+        assert value(found, "redis_config_maxmemory") is None
+        assert value(found, "cache_size", cache="a") == 50
+    notes = [r for r in caplog.records if "CONFIG GET is not allowed" in r.getMessage()]
+    assert len(notes) == 1
+
+
+def test_memory_usage_forbidden_leaves_memory_unknown(redis: RedisServer) -> None:
+    conn = client(redis)
+    conn.execute_command("ACL", "SETUSER", "nomem", "on", ">pw", "~*", "+@all", "-memory")
+    fill(conn, "a:", 50)
+    source = RedisSource(
+        settings_for(redis, {"a": "a:"}, username="nomem", password=Secret("pw")),
+        start_census=False,
+    )
+    source.census_step()
+    with served(source) as port:
+        found = samples(port)
+    assert value(found, "cache_size", cache="a") == 50
+    assert value(found, "cachewatch_cache_memory_bytes", cache="a") is None
+    assert value(found, "cachewatch_census_memory_sampled_keys", cache="a") == 0
+
+
+def test_census_thread_runs_in_the_background(redis: RedisServer) -> None:
+    fill(client(redis), "bg:", 300)
+    source = RedisSource(settings_for(redis, {"bg": "bg:"}, census_interval=0.05))
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            report = source.census.report()  # type: ignore[union-attr]
+            if report.passes:
+                break
+            time.sleep(0.05)
+        assert report.passes >= 1
+        assert {e.name: e.size for e in report.estimates} == {"bg": 300}
+    finally:
+        source.close()
+
+
+def test_promtool_accepts_the_output(redis: RedisServer) -> None:
+    fill(client(redis), "user:", 100)
+    source = RedisSource(settings_for(redis, {"users": "user:"}), start_census=False)
+    source.census_step()
+    with served(source) as port:
+        text = fetch(port)
+    result = subprocess.run(
+        [require_binary("promtool"), "check", "metrics"],
+        input=text.encode(),
+        capture_output=True,
+        timeout=30,
+    )
+    problems = result.stdout.decode() + result.stderr.decode()
+    assert result.returncode == 0, problems
+    assert "redis_up 1.0" in text and 'cache_size{cache="users"} 100.0' in text
+
+
+def _names(text: str) -> set[str]:
+    return {m.group(1) for m in re.finditer(r"^(redis_[a-z_]+)[{ ]", text, re.MULTILINE)}
+
+
+# What redis_exporter publishes from sources other than INFO (its own scrape accounting,
+# CONFIG GET *, SLOWLOG, LATENCY), which cachewatch does not read on every scrape.
+NOT_FROM_INFO = {
+    "redis_exporter_build_info", "redis_exporter_last_scrape_connect_time_seconds",
+    "redis_exporter_last_scrape_duration_seconds", "redis_exporter_last_scrape_error",
+    "redis_exporter_scrape_duration_seconds_count", "redis_exporter_scrape_duration_seconds_sum",
+    "redis_exporter_scrapes_total", "redis_target_scrape_request_errors_total",
+    "redis_last_key_groups_scrape_duration_milliseconds", "redis_config_io_threads",
+    "redis_config_maxclients", "redis_last_slow_execution_duration_seconds",
+    "redis_slowlog_last_id", "redis_slowlog_length", "redis_latency_percentiles_usec",
+    "redis_latency_percentiles_usec_count", "redis_latency_percentiles_usec_sum",
+}  # fmt: skip
+
+
+def test_names_match_redis_exporter(redis: RedisServer) -> None:
+    """Every INFO-derived series Debian's redis_exporter publishes, cachewatch publishes too."""
+    conn = client(redis)
+    fill(conn, "user:", 10)
+    conn.get("nothing")
+    port = free_port()
+    exporter = subprocess.Popen(
+        [require_binary("prometheus-redis-exporter"), "-redis.addr", redis.url,
+         "-web.listen-address", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        theirs_text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        exporter.terminate()
+        exporter.wait(10)
+    source = RedisSource(settings_for(redis), start_census=False)
+    with served(source) as cw_port:
+        ours_text = fetch(cw_port)
+    theirs, ours = _names(theirs_text), _names(ours_text)
+    assert len(theirs) > 100
+    expected = {catalog.REDIS_EXPORTER_RENAMED.get(name, name) for name in theirs - NOT_FROM_INFO}
+    assert expected - ours == set()
+
+    # Same meanings: values that do not move between the two scrapes agree.
+    def sample(text: str, name: str) -> float:
+        match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+        assert match, name
+        return float(match.group(1))
+
+    for name in (
+        "redis_memory_max_bytes",
+        "redis_keyspace_misses_total",
+        "redis_process_id",
+        "redis_aof_enabled",
+        "redis_rdb_last_bgsave_status",
+        "redis_start_time_seconds",
+    ):
+        assert abs(sample(ours_text, name) - sample(theirs_text, name)) <= 1.0, name
