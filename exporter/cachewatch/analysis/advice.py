@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..config.groups import AlertSettings, AnalysisSettings
+from ..config.settings import AlertSettings, AnalysisSettings
 from .alerts import FIRING, INACTIVE
 from .sampler import Sampler
 from .signals import CacheSignals

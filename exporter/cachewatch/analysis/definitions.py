@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config.groups import AlertSettings
+from ..config.settings import AlertSettings
 
 WARNING, CRITICAL = "warning", "critical"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from prometheus_client.registry import Collector
 
-from ..config.groups import AnalysisSettings
+from ..config.settings import AnalysisSettings
 from ..sources.poller import Poller
 from .health import HealthCheck, analysis_checks
 from .sampler import Clock, Sampler, TrendCollector

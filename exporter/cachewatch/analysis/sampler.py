@@ -19,7 +19,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from .. import catalog
-from ..config.groups import AnalysisSettings
+from ..config.settings import AnalysisSettings
 from ..snapshot import SourceSnapshot
 from ..sources.poller import Poller
 from .alerts import AlertEvaluator

@@ -24,7 +24,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 
 from .. import catalog as c
 from ..analysis.definitions import CRITICAL, AlertDefinition, alert_definitions
-from ..config.groups import BundleSettings
+from ..config.settings import BundleSettings
 from . import promql as q
 from .rules import DASHBOARD_UIDS, EXPORTER_JOBS
 

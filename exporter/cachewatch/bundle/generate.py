@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from ..config.groups import BundleSettings
+from ..config.settings import BundleSettings
 from . import rule_tests, rules
 
 HEADER = (

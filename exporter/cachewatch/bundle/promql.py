@@ -7,7 +7,7 @@ dashboard panels read the same series and cannot disagree.
 from __future__ import annotations
 
 from .. import catalog as c
-from ..config.groups import AlertSettings
+from ..config.settings import AlertSettings
 from ..config.values import format_duration, parse_duration
 
 CLEANUP_WINDOW = "6h"

@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import catalog as c
 from ..analysis.definitions import CRITICAL, WARNING, AlertDefinition, alert_definitions
-from ..config.groups import BundleSettings
+from ..config.settings import BundleSettings
 from ..config.values import format_duration
 from ..exposition.encoders import floatToGoString
 from . import promql as q

@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import catalog as c
 from ..analysis.definitions import WARNING, AlertDefinition, alert_definitions
-from ..config.groups import BundleSettings
+from ..config.settings import BundleSettings
 from ..config.values import format_duration
 from . import promql as q
 

@@ -1,17 +1,22 @@
-"""Settings: declared once (``settings``), loaded flags > environment > YAML > defaults
-(``load``), handed out in groups (``groups``); the files they name are read by ``files``.
+"""Settings: declared once and handed out in groups (``settings``), loaded flags >
+environment > YAML > defaults (``load``); the files they name are read by ``files``.
 Only this package reads ``CACHEWATCH_*`` and the ``CACHE_*`` threshold variables."""
 
-from .groups import (
+from .load import describe, load_config
+from .redis import RedisSettings
+from .settings import (
+    DEFAULT_PORT,
     AlertSettings,
     AnalysisSettings,
     BundleSettings,
+    Config,
+    ConfigError,
     DemoSettings,
-    RedisSettings,
+    Setting,
     TracingOptions,
+    settings,
+    settings_for,
 )
-from .load import describe, load_config
-from .settings import DEFAULT_PORT, Config, ConfigError, Setting, settings, settings_for
 from .values import ListenAddress, format_duration, parse_duration, parse_positive_duration
 
 __all__ = [

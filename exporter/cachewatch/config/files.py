@@ -7,8 +7,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..secret import Secret, read_secret_file
-from .groups import RedisSettings
 from .probe import ProbeConfig, ProbeConfigError, load_probe_config
+from .redis import RedisSettings
 from .settings import Config, ConfigError
 from .webconfig import WebConfig, WebConfigError, load_web_config
 

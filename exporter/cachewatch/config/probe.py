@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..secret import Secret, read_secret_file
-from .groups import DEFAULTS, RedisSettings
+from .redis import DEFAULTS, RedisSettings
 from .redisurl import parse_cache_prefix, parse_redis_address
 from .values import parse_positive_duration
 from .yamlfile import load_yaml_file

@@ -1,7 +1,7 @@
 """Every setting of cachewatch, declared once: flag, environment variable, YAML key, parser,
 default and help, as a field of ``Config``. The CLI, ``check-config`` and the configuration
-reference are derived from these declarations; ``groups`` hands each part of the program
-only the settings it needs.
+reference are derived from these declarations; the groups at the end hand each part of
+the program only the settings it needs.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from ..secret import Secret
 from .redisurl import CachePrefix, RedisAddress, parse_cache_prefix, parse_redis_address
@@ -31,15 +31,6 @@ from .values import (
     parse_positive_int,
     parse_ratio,
 )
-
-if TYPE_CHECKING:
-    from .groups import (
-        AlertSettings,
-        AnalysisSettings,
-        BundleSettings,
-        DemoSettings,
-        TracingOptions,
-    )
 
 ENV_PREFIX = "CACHEWATCH_"
 DEFAULT_PORT = 10287
@@ -401,35 +392,25 @@ class Config:
         env="CACHEWATCH_URL", commands=("report",), metavar="URL",
     )  # fmt: skip
 
-    # --- the groups each part of the program is handed (see ``groups``) ---------------------
+    # --- the groups each part of the program is handed ----------------------------------------
     @property
     def alerts(self) -> AlertSettings:
-        from .groups import AlertSettings, group
-
         return group(AlertSettings, self)
 
     @property
     def analysis(self) -> AnalysisSettings:
-        from .groups import AnalysisSettings, group
-
         return group(AnalysisSettings, self)
 
     @property
     def bundle(self) -> BundleSettings:
-        from .groups import BundleSettings, group
-
         return group(BundleSettings, self)
 
     @property
     def tracing(self) -> TracingOptions:
-        from .groups import TracingOptions, group
-
         return group(TracingOptions, self)
 
     @property
     def demo(self) -> DemoSettings:
-        from .groups import DemoSettings, group
-
         return group(DemoSettings, self)
 
 
@@ -449,3 +430,75 @@ def settings() -> list[tuple[str, Setting, Any]]:
 
 def settings_for(command: str) -> list[tuple[str, Setting, Any]]:
     return [entry for entry in settings() if command in entry[1].commands]
+
+
+# --- the groups -------------------------------------------------------------------------------
+# Each part of the program is handed the group it needs, never the whole ``Config``, so that
+# what a module depends on is visible in its signature. A group's fields carry the names of
+# the ``Config`` fields they come from (``group`` copies them) and their defaults: nothing is
+# declared twice.
+_DEFAULTS = Config()
+G = TypeVar("G")
+
+
+def group(cls: type[G], config: Config) -> G:
+    """The ``cls`` group of ``config``: its fields copied by name."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    return cls(**{f.name: getattr(config, f.name) for f in fields})
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Thresholds and timings of the alerts: the exporter's own alert states, the generated
+    rules and the dashboards' threshold lines all read these."""
+
+    hit_ratio_warning: float = _DEFAULTS.hit_ratio_warning
+    hit_ratio_critical: float = _DEFAULTS.hit_ratio_critical
+    hit_ratio_min_request_rate: float = _DEFAULTS.hit_ratio_min_request_rate
+    memory_warning_mb: float = _DEFAULTS.memory_warning_mb
+    memory_critical_mb: float = _DEFAULTS.memory_critical_mb
+    memory_near_limit_ratio: float = _DEFAULTS.memory_near_limit_ratio
+    memory_full_soon_seconds: float = _DEFAULTS.memory_full_soon_seconds
+    error_ratio_warning: float = _DEFAULTS.error_ratio_warning
+    error_ratio_critical: float = _DEFAULTS.error_ratio_critical
+    eviction_ratio_warning: float = _DEFAULTS.eviction_ratio_warning
+    latency_p99_warning_seconds: float = _DEFAULTS.latency_p99_warning_seconds
+    cleanup_stalled_factor: float = _DEFAULTS.cleanup_stalled_factor
+    alert_for_seconds: float = _DEFAULTS.alert_for_seconds
+    alert_escalate_after_seconds: float = _DEFAULTS.alert_escalate_after_seconds
+    alert_notify_cooldown_seconds: float = _DEFAULTS.alert_notify_cooldown_seconds
+    alert_rate_window: float = _DEFAULTS.alert_rate_window
+    trend_window: float = _DEFAULTS.trend_window
+    """The window of the trend fits, and so of the memory-full forecast an alert reads."""
+
+
+@dataclass(frozen=True)
+class AnalysisSettings(AlertSettings):
+    """What the analysis of a running process needs: sampling, alerts, health."""
+
+    sample_interval: float = _DEFAULTS.sample_interval
+    health_fail_on_critical: bool = _DEFAULTS.health_fail_on_critical
+
+
+@dataclass(frozen=True)
+class BundleSettings(AlertSettings):
+    """What the generators of rules and dashboards need: the alerts and the links to write."""
+
+    grafana_url: str = _DEFAULTS.grafana_url
+    runbook_url: str = _DEFAULTS.runbook_url
+
+
+@dataclass(frozen=True)
+class TracingOptions:
+    """cachewatch's own tracing switches (the standard ``OTEL_*`` variables say the rest)."""
+
+    tracing_record_keys: bool = _DEFAULTS.tracing_record_keys
+    otel_metrics_bridge: bool = _DEFAULTS.otel_metrics_bridge
+    otel_metrics_scope_labels: bool = _DEFAULTS.otel_metrics_scope_labels
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    duration: float = _DEFAULTS.duration
+    seed: int = _DEFAULTS.seed
+    demo_speed: float = _DEFAULTS.demo_speed

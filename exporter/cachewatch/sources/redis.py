@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.metrics_core import Metric
 
 from .. import catalog
-from ..config.groups import RedisSettings
+from ..config.redis import RedisSettings
 from ..snapshot import CacheSnapshot, SourceSnapshot
 from .census import CensusReport, KeyCensus, census_families
 from .redis_info import info_families, parse_info, to_number
