@@ -347,9 +347,9 @@ class Config:
         metavar="DURATION",
     )  # fmt: skip
     health_fail_on_critical: bool = setting(
-        "health.fail-on-critical", True,
-        "Whether a cache in the critical alert state makes /health answer 503 (turn off "
-        "when /health is a liveness probe that would restart the application).",
+        "health.fail-on-critical", False,
+        "Whether a cache in the critical alert state makes /health answer 503 (for a "
+        "check that gates traffic on cache alerts; probes use /-/healthy and /-/ready).",
         parse_bool, metavar="BOOL",
     )  # fmt: skip
 
