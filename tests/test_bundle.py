@@ -111,7 +111,7 @@ def test_promtool_accepts_config_and_rules() -> None:
 
 def test_promtool_unit_tests_pass() -> None:
     tests = sorted(p.name for p in (ROOT / "prometheus/tests").glob("*.yml"))
-    assert len(tests) == 2
+    assert len(tests) == 3
     result = run(require_binary("promtool"), "test", "rules", *tests, cwd=ROOT / "prometheus/tests")
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -225,7 +225,7 @@ def test_amtool_routes(labels: list[str], receiver: str) -> None:
 def test_routing_cooldown_inhibition_and_receivers() -> None:
     config = am_config()
     route = config["route"]
-    assert route["group_by"] == ["alertname", "cache"]
+    assert route["group_by"] == ["alertname", "job", "cache"]
     assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == (
         "30s",
         "5m",
@@ -234,7 +234,7 @@ def test_routing_cooldown_inhibition_and_receivers() -> None:
     (inhibit,) = config["inhibit_rules"]
     assert inhibit["source_matchers"] == ['severity="critical"']
     assert inhibit["target_matchers"] == ['severity="warning"']
-    assert inhibit["equal"] == ["alertname", "cache"]
+    assert inhibit["equal"] == ["alertname", "job", "cache", "instance"]
     receivers = {r["name"]: r for r in config["receivers"]}
     assert set(receivers["critical"]) == {"name", "email_configs", "webhook_configs"}
     assert set(receivers["webhook"]) == {"name", "webhook_configs"}
@@ -414,3 +414,10 @@ def test_rules_and_dashboards_read_only_catalogue_and_recorded_names() -> None:
     used = set().union(*(metric_names(e) for e in exprs))
     assert "cache_gets_total" in used and "redis_up" in used
     assert used <= known, f"names not in the catalogue: {sorted(used - known)}"
+
+
+def test_alerts_ack_rejects_a_bad_label_matcher(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["alerts", "ack", "X", "--comment", "c", "--label", "job"]) == 2
+    assert capsys.readouterr().err == (
+        "cachewatch: error: --label: expected NAME=VALUE, got 'job'\n"
+    )

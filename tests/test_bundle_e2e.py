@@ -20,8 +20,8 @@ from .receivers import mail_text
 pytestmark = pytest.mark.slow
 
 ALERT = "CacheHitRatioLow"
-FIRING_SUBJECT = f"[cachewatch] FIRING:1 CRITICAL {ALERT} cache={TARGET_CACHE}"
-RESOLVED_SUBJECT = f"[cachewatch] RESOLVED CRITICAL {ALERT} cache={TARGET_CACHE}"
+FIRING_SUBJECT = f"[cachewatch] FIRING:1 CRITICAL {ALERT} cache={TARGET_CACHE} job=cachewatch"
+RESOLVED_SUBJECT = f"[cachewatch] RESOLVED CRITICAL {ALERT} cache={TARGET_CACHE} job=cachewatch"
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,10 @@ def test_hit_ratio_alert_notifies_resolves_and_ack_silences(
     hook = stack.webhooks.wait_for(lambda p: _is_target(p, "firing"), 30, "firing webhook")
     alert = hook["alerts"][0]
     assert alert["annotations"]["threshold"] == "50%"
-    assert alert["annotations"]["dashboard_url"].endswith(f"var-cache={TARGET_CACHE}")
+    assert alert["annotations"]["dashboard_url"].endswith(
+        f"?var-job=cachewatch&var-cache={TARGET_CACHE}"
+    )
+    assert alert["annotations"]["summary"].endswith(f"cache {TARGET_CACHE} of job cachewatch")
     inhibited = stack.wait_until(
         lambda: _am_alerts(stack, "suppressed", "warning"), 30, "the warning inhibited"
     )
@@ -71,6 +74,7 @@ def test_hit_ratio_alert_notifies_resolves_and_ack_silences(
     mail = stack.mails.wait_for(lambda m: m["Subject"] == FIRING_SUBJECT, 30, "firing e-mail")
     body = mail_text(mail)
     assert f"Cache:     {TARGET_CACHE}" in body and "Runbook:" in body, body
+    assert "Job:       cachewatch" in body and "--label job=cachewatch" in body, body
 
     stack.workload.mode = "good"
     stack.webhooks.wait_for(lambda p: _is_target(p, "resolved"), 60, "resolved webhook")
@@ -85,6 +89,8 @@ def test_hit_ratio_alert_notifies_resolves_and_ack_silences(
                 ALERT,
                 "--cache",
                 TARGET_CACHE,
+                "--label",
+                "job=cachewatch",
                 "--duration",
                 "2h",
                 "--comment",
@@ -97,7 +103,9 @@ def test_hit_ratio_alert_notifies_resolves_and_ack_silences(
     silence_id = re.search(r"silence (\S+)", capsys.readouterr().out)
     assert silence_id, "ack printed no silence id"
     assert main(["alerts", "silences", *url]) == 0
-    assert silence_id.group(1) in capsys.readouterr().out
+    silences = capsys.readouterr().out
+    assert silence_id.group(1) in silences
+    assert f"alertname={ALERT},cache={TARGET_CACHE},job=cachewatch" in silences
 
     before = len(stack.webhooks.items())
     stack.workload.mode = "bad"

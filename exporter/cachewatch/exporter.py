@@ -28,6 +28,7 @@ from .sources import Source
 from .sources.local import LocalSource
 from .sources.poller import Poller
 from .tracing import spans
+from .web import probes
 from .web.routes import JsonHandler, Route, WSGIApp
 
 if TYPE_CHECKING:
@@ -62,7 +63,13 @@ class Exporter:
         self.registry.register(self.health)
         self.routes: dict[str, Route] = {}
         self.wsgi_routes: dict[str, tuple[str, WSGIApp]] = {}
-        self.add_route("/health", "health checks (200 healthy, 503 not)", self._health)
+        self.add_route("/health", "health checks with their detail", self._health)
+        self.add_wsgi_route(probes.HEALTHY, "liveness: the process answers", probes.healthy_app())
+        self.add_wsgi_route(
+            probes.READY,
+            "readiness: every source polled, the last poll worked",
+            probes.ready_app(self.health.readiness),
+        )
         self._closers: list[Callable[[], None]] = []
         self.web_config: WebConfig | None = None
         """Access control for the HTTP server (TLS, basic auth), from the settings."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -128,6 +129,10 @@ def _alerts_arguments(parser: argparse.ArgumentParser) -> None:
         if name == "ack":
             child.add_argument("alertname", help="alert name, e.g. CacheHitRatioLow")
             child.add_argument("--cache", help="only this cache's alert")
+            child.add_argument(
+                "--label", action="append", default=[], metavar="NAME=VALUE",
+                help="only alerts with this label too, e.g. job=search-api (repeatable)",
+            )  # fmt: skip
             child.add_argument("--duration", default="2h", help="how long (default: 2h)")
             child.add_argument("--comment", required=True, help="why (shown to everyone)")
             child.add_argument("--author", help="created by (default: the user name)")
@@ -157,12 +162,26 @@ def _run_alerts(config: Config, args: argparse.Namespace) -> int:
             raise ConfigError(f"--duration: {exc}") from None
         if not args.comment.strip():
             raise ConfigError("--comment: must not be empty")
+        labels = dict(_label_matcher(text) for text in args.label)
         silence_id = client.silence(
-            args.alertname, timedelta(seconds=seconds), args.comment, args.cache, args.author
+            args.alertname,
+            timedelta(seconds=seconds),
+            args.comment,
+            args.cache,
+            args.author,
+            labels=labels,
         )
-        target = args.alertname + (f" cache={args.cache}" if args.cache else "")
+        scope = {**({"cache": args.cache} if args.cache else {}), **labels}
+        target = args.alertname + "".join(f" {k}={v}" for k, v in scope.items())
         print(f"acknowledged {target} for {args.duration}: silence {silence_id}")
     return EXIT_OK
+
+
+def _label_matcher(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name) or not value:
+        raise ConfigError(f"--label: expected NAME=VALUE, got {text!r}")
+    return name, value
 
 
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
