@@ -168,7 +168,9 @@ def serve_exporter(config: Config) -> Exporter:
     sources: list[Source] = [LocalSource(caches)]
     redis = settings_files.redis
     if redis is not None:
-        from .sources.redis import RedisSource
+        from .sources.redis import RedisSource, import_redis
+
+        import_redis()  # without the redis extra: the command says which, before it serves
 
         sources.insert(0, RedisSource(redis))
         names = ", ".join(str(cache) for cache in redis.caches) or "none"
@@ -182,9 +184,10 @@ def demo_exporter(config: Config) -> tuple[Exporter, DemoWorkload]:
     settings_files = files.read_files(config)
     config = demo_analysis_config(config)
     caches = CacheTable(max_caches=config.max_caches)
-    exporter = build(config, settings_files, [LocalSource(caches)], caches)
     demo = config.demo
-    return exporter, DemoWorkload(seed=demo.seed, speed=demo.demo_speed, registry=caches)
+    # The caches exist before the analysis takes its first sample.
+    workload = DemoWorkload(seed=demo.seed, speed=demo.demo_speed, registry=caches)
+    return build(config, settings_files, [LocalSource(caches)], caches), workload
 
 
 _embedded: Exporter | None = None
