@@ -43,8 +43,8 @@ INNERMOST: ContextVar[Claim | None] = ContextVar("cachewatch_open_operation", de
 OPEN: list[Claim] = []
 """Every open claim of the process, in any context (``list.append``/``remove`` are atomic)."""
 _LOCK = threading.Lock()
-"""Guards a claim's counts against its closing: taken only when something is handed over
-(a nested lookup) and when a claim that holds something closes."""
+"""Guards a claim's counts against its closing: taken when something is handed over (a
+nested lookup) and when a claim closes, each time for a few instructions."""
 
 
 class Claim:
@@ -99,13 +99,10 @@ class Claim:
 
     # --- closing ----------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop holding counts back; ``CacheOperation`` claims and releases inline (each
-        call costs, and it wraps every remote lookup)."""
-        if self._counts is None and self._errors is None:
-            self.open = False  # nothing was handed over: no count to race with
-        else:
-            with _LOCK:
-                self.open = False
+        """Stop holding counts back (under the lock, so that a count handed over from
+        another thread at this moment is either held or goes to the recorder)."""
+        with _LOCK:
+            self.open = False
 
     def settle(self, outcome: str | None, failed: bool) -> None:
         """After ``close``: count what the block saw on the recorder (which hands it on to
