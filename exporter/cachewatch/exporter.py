@@ -149,7 +149,10 @@ def build(
         exporter.on_close(prober.close)
     exporter.attach_analysis(config.analysis)
     tracing = config.tracing
-    if spans.setup_tracing(record_keys=tracing.tracing_record_keys) is not None:
+    started = spans.setup_tracing(
+        record_keys=tracing.tracing_record_keys, instrument=tracing.tracing_instrument
+    )
+    if started is not None:
         exporter.on_close(spans.shutdown_tracing)
     if tracing.otel_metrics_bridge:
         exporter.enable_otel_metrics(scope_labels=tracing.otel_metrics_scope_labels)

@@ -56,6 +56,8 @@ which reads the environment only (``load_config("embedded")``)."""
 THRESHOLD_COMMANDS = (*PROCESS_COMMANDS, "generate")
 HIDDEN_COMMANDS = frozenset({"embedded"})
 """Scopes that are not subcommands of the CLI."""
+TRACING_INSTRUMENTATIONS = ("requests", "urllib3")
+"""The libraries ``--tracing.instrument`` can instrument (OpenTelemetry's packages)."""
 
 
 @dataclass(frozen=True)
@@ -403,6 +405,14 @@ class Config:
         "Add a SHA-256 hash of each cache key to spans (keys themselves are never recorded).",
         parse_bool, env="CACHEWATCH_TRACING_RECORD_KEYS", metavar="BOOL",
     )  # fmt: skip
+    tracing_instrument: tuple[str, ...] = setting(
+        "tracing.instrument", (),
+        "OpenTelemetry instrumentations to turn on while tracing, so that a trace shows the "
+        "backend call after a cache miss: requests, urllib3 (comma-separated or repeated; "
+        "needs cachewatch[instrumentation]).",
+        choice(*TRACING_INSTRUMENTATIONS), multiple=True, env="CACHEWATCH_TRACING_INSTRUMENT",
+        metavar="LIBRARY",
+    )  # fmt: skip
     otel_metrics_bridge: bool = setting(
         "otel-metrics.bridge", False,
         "Serve metrics recorded through the OpenTelemetry metrics API on /metrics as well.",
@@ -547,6 +557,7 @@ class TracingOptions:
     """cachewatch's own tracing switches (the standard ``OTEL_*`` variables say the rest)."""
 
     tracing_record_keys: bool = _DEFAULTS.tracing_record_keys
+    tracing_instrument: tuple[str, ...] = _DEFAULTS.tracing_instrument
     otel_metrics_bridge: bool = _DEFAULTS.otel_metrics_bridge
     otel_metrics_scope_labels: bool = _DEFAULTS.otel_metrics_scope_labels
 
