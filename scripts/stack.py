@@ -286,23 +286,6 @@ def fleet_commands(workdir: Path, fast: bool, python: str) -> list[tuple[str, li
     address = {name: f"127.0.0.1:{port}" for name, port in PORTS.items()}
     global_address, cluster_port = address["prometheus"], PORTS["prometheus"] + 1
     demo_port = PORTS["demo"] + 10
-    commands: list[tuple[str, list[str]]] = []
-    for cluster in CLUSTERS:
-        targets: dict[str, list[str]] = {}
-        for service, replicas in FLEET_SERVICES.items():
-            for replica in range(replicas):
-                listen = f"127.0.0.1:{demo_port}"
-                demo_port += 1
-                targets.setdefault(service, []).append(listen)
-                seed = str(demo_port)
-                commands.append((f"{cluster}-{service}-{replica}", [
-                    python, "-m", "cachewatch.cli", "demo", f"--web.listen-address={listen}",
-                    "--seed", seed,
-                ]))  # fmt: skip
-        config = render_cluster(workdir, cluster, targets, global_address)
-        commands.append((f"prometheus-{cluster}", prometheus_command(
-            config, f"127.0.0.1:{cluster_port}")))  # fmt: skip
-        cluster_port += 1
     alertmanager = render_alertmanager(
         workdir,
         smtp=address["smtp"],
@@ -310,11 +293,27 @@ def fleet_commands(workdir: Path, fast: bool, python: str) -> list[tuple[str, li
         password_file=_password(workdir),
         bundle=bundle,
     )
-    commands.append(("alertmanager", alertmanager_command(
-        alertmanager, workdir, address["alertmanager"])))  # fmt: skip
     config = render_global(workdir, bundle, address["alertmanager"], **timing)
-    commands.append(("prometheus-global", prometheus_command(config, global_address,
-                                                             receiver=True)))  # fmt: skip
+    # The receiving end first: stopped in reverse, the clusters flush before it goes.
+    commands: list[tuple[str, list[str]]] = [
+        ("alertmanager", alertmanager_command(alertmanager, workdir, address["alertmanager"])),
+        ("prometheus-global", prometheus_command(config, global_address, receiver=True)),
+    ]
+    for cluster in CLUSTERS:
+        targets: dict[str, list[str]] = {}
+        for service, replicas in FLEET_SERVICES.items():
+            for replica in range(replicas):
+                listen = f"127.0.0.1:{demo_port}"
+                demo_port += 1
+                targets.setdefault(service, []).append(listen)
+                commands.append((f"{cluster}-{service}-{replica}", [
+                    python, "-m", "cachewatch.cli", "demo", f"--web.listen-address={listen}",
+                    "--seed", str(demo_port),
+                ]))  # fmt: skip
+        config = render_cluster(workdir, cluster, targets, global_address)
+        commands.append((f"prometheus-{cluster}", prometheus_command(
+            config, f"127.0.0.1:{cluster_port}")))  # fmt: skip
+        cluster_port += 1
     return commands
 
 
