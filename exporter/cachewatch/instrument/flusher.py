@@ -24,13 +24,13 @@ import logging
 import os
 import threading
 import time
-import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..config.settings import MultiprocessSettings
 from ..snapshot import CacheSnapshot, HistogramSnapshot
 from . import procfile
+from .forks import at_fork, weak_call
 
 if TYPE_CHECKING:
     from .table import CacheTable
@@ -58,18 +58,6 @@ def pid_namespace() -> str:
         return os.readlink("/proc/self/ns/pid")
     except OSError:
         return ""
-
-
-def _weak(method: Callable[[], None]) -> Callable[[], None]:
-    """``method`` called through a weak reference, for hooks that live as long as the process."""
-    ref = weakref.WeakMethod(method)
-
-    def call() -> None:
-        target = ref()
-        if target is not None:
-            target()
-
-    return call
 
 
 def _minus(current: int, base: int) -> int:
@@ -163,11 +151,11 @@ class ProcessFlusher:
         if not os.path.isdir(self.directory):
             self._cannot_write(f"{self.directory} is not a directory")
         self._start_thread()
-        atexit.register(_weak(self._at_exit))
-        os.register_at_fork(
-            before=_weak(self._before_fork),
-            after_in_parent=_weak(self._after_fork_in_parent),
-            after_in_child=_weak(self._after_fork_in_child),
+        atexit.register(weak_call(self._at_exit))
+        at_fork(
+            before=self._before_fork,
+            after_in_parent=self._after_fork_in_parent,
+            after_in_child=self._after_fork_in_child,
         )
         self._hook_multiprocessing()
         return self
@@ -202,7 +190,7 @@ class ProcessFlusher:
         of theirs runs the last flush (registered anew in each child as it starts)."""
         import multiprocessing.util as mp_util
 
-        mp_util.Finalize(None, _weak(self._at_exit), exitpriority=10)
+        mp_util.Finalize(None, weak_call(self._at_exit), exitpriority=10)
         mp_util.register_after_fork(self, ProcessFlusher._hook_multiprocessing)
 
     def _before_fork(self) -> None:

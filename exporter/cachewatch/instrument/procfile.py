@@ -375,6 +375,22 @@ def exemplars_of(rows: Sequence[Sequence[Any]]) -> dict[tuple[str, float], Exemp
 
 
 # --- the directory lock and the markers ----------------------------------------------------------
+_open_locks: set[int] = set()
+"""Descriptors of the lock file held right now. A flock belongs to the open file, which a
+forked child shares: a child must close its copies, or a lock that the parent releases
+stays held by the child for good (and every reader and writer waits for it)."""
+
+
+def _close_inherited_locks() -> None:
+    for fd in list(_open_locks):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _open_locks.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
 @contextlib.contextmanager
 def locked(directory: str, *, exclusive: bool = False, wait: bool = True) -> Iterator[bool]:
     """Hold the directory's lock: shared for writers and readers, exclusive for the archiving
@@ -389,6 +405,7 @@ def locked(directory: str, *, exclusive: bool = False, wait: bool = True) -> Ite
         except OSError:
             yield False
             return
+    _open_locks.add(fd)
     try:
         operation = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         try:
@@ -398,7 +415,9 @@ def locked(directory: str, *, exclusive: bool = False, wait: bool = True) -> Ite
             return
         yield True
     finally:
-        os.close(fd)
+        if fd in _open_locks:
+            _open_locks.discard(fd)
+            os.close(fd)
 
 
 def write_atomically(directory: str, name: str, data: bytes) -> None:

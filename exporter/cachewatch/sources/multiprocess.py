@@ -71,7 +71,8 @@ def pid_alive(pid: int, started: float) -> bool:
 class _Known:
     """The last good reading of one file."""
 
-    header: bytes
+    version: tuple[bytes, int, int]
+    """Header, size and modification time: any rewrite or damage in place is read anew."""
     file: ProcessFile
 
 
@@ -150,10 +151,8 @@ class MultiprocessSource:
         if dead:
             self._archive(dead)
         live_count = sum(1 for _file, live in files if live)
-        extra = [
-            *self._own_families(result, live_count, len(dead)),
-            *self._client_families(),
-        ]
+        theirs = self._client_families()  # before ours: it may count damaged files
+        extra = [*self._own_families(result, live_count, len(dead)), *theirs]
         return SourceSnapshot(
             source=self.name,
             up=True,
@@ -195,8 +194,8 @@ class MultiprocessSource:
             with open(path, "rb") as handle:
                 stat = os.fstat(handle.fileno())
                 head = handle.read(procfile.HEADER_LIMIT)
-                header = procfile.read_header(head)
-                if known is not None and known.header == header:
+                version = (procfile.read_header(head), stat.st_size, stat.st_mtime_ns)
+                if known is not None and known.version == version:
                     return _Entry(name, known.file, stat.st_mtime)
                 file = procfile.decode(head + handle.read(), self._layouts)
         except FileNotFoundError:
@@ -206,7 +205,7 @@ class MultiprocessSource:
         except OSError as exc:
             self._skip(name, "unreadable", path, exc.strerror or str(exc))
         else:
-            self._known[name] = _Known(header, file)
+            self._known[name] = _Known(version, file)
             self._bad.pop(name, None)
             return _Entry(name, file, stat.st_mtime)
         if known is None:
