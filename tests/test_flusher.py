@@ -188,3 +188,43 @@ def test_an_unwritable_directory_is_one_log_line_until_it_is_writable(tmp_path: 
     assert "cannot write" in lines[0] and str(directory) in lines[0]
     assert "again" in lines[1]
     assert aggregate_of(directory)["app"].puts == 40
+
+
+def test_a_process_killed_outright_loses_at_most_its_last_flush_interval(tmp_path: Path) -> None:
+    """SIGKILL: no last flush. What is lost is what the process counted after its last
+    write, and that write is at most one flush interval (plus scheduling delay) old."""
+    interval = 0.5
+    code = """
+        import sys, time, cachewatch
+        cache = cachewatch.instrument({"k": 1}, "doomed")
+        progress = open(sys.argv[1], "w")
+        n = 0
+        while True:
+            for _ in range(1000):
+                cache.get("k")
+            n += 1000
+            progress.seek(0); progress.write(f"{n} {time.time()}      "); progress.flush()
+        """
+    progress = tmp_path / "progress"
+    environ = {**os.environ, "CACHEWATCH_MULTIPROCESS_DIR": str(tmp_path / "dir"),
+               "CACHEWATCH_MULTIPROCESS_FLUSH_INTERVAL": f"{interval}s"}  # fmt: skip
+    (tmp_path / "dir").mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), str(progress)], env=environ
+    )
+    try:
+        time.sleep(2.3)
+        process.kill()
+        killed_at = time.time()
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    counted, _last = progress.read_text().split()
+    files = [p for p in (tmp_path / "dir").iterdir() if p.suffix == ".proc"]
+    last_write = max(p.stat().st_mtime for p in files)
+    published = aggregate_of(tmp_path / "dir")["doomed"].hits
+    lost = int(counted) - published
+    rate = int(counted) / 2.3
+    assert 0 <= lost <= rate * (interval + 0.5) + 1000, (lost, rate)
+    assert killed_at - last_write <= interval + 0.5  # generous: the machine is shared

@@ -13,9 +13,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
+from prometheus_client import Counter
+
 import cachewatch
 
 PRELOADED = 100
+REQUESTS = Counter("app_requests", "Requests served, the application's own metric.")
+"""With ``PROMETHEUS_MULTIPROC_DIR`` set, prometheus_client keeps it in that directory, and
+cachewatch's /metrics publishes it beside the caches."""
 
 cache = cachewatch.instrument({}, "lookup_cache", max_entries=10_000)
 for i in range(PRELOADED):
@@ -24,14 +29,15 @@ for i in range(PRELOADED):
 cachewatch_app = cachewatch.make_wsgi_app()
 
 
-def application(
-    environ: dict[str, Any], start_response: Callable[..., Any]
-) -> Iterable[bytes]:
+def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     path = environ.get("PATH_INFO", "")
     if path == "/lookup":
+        REQUESTS.inc()
         key = parse_qs(environ.get("QUERY_STRING", "")).get("key", [""])[0]
         found = cache.get(key)
         body = b"hit\n" if found is not None else b"miss\n"
-        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        start_response(
+            "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        )
         return [body]
     return cachewatch_app(environ, start_response)

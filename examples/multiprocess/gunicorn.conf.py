@@ -28,8 +28,9 @@ def _directory() -> str:
     return os.environ.get("CACHEWATCH_MULTIPROCESS_DIR") or os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
-def on_starting(server: Any) -> None:
-    os.makedirs(_directory(), exist_ok=True)
+# Before any hook: preload_app imports the application (whose caches and prometheus_client
+# metrics open their files there) before gunicorn calls on_starting.
+os.makedirs(_directory(), exist_ok=True)
 
 
 def when_ready(server: Any) -> None:
@@ -41,6 +42,10 @@ def when_ready(server: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     cachewatch.mark_process_dead(worker.pid)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # prometheus_client's own live gauges
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def on_exit(server: Any) -> None:
