@@ -13,6 +13,6 @@ RUN pip install '.[redis,tracing]' \
 USER 10001:10001
 EXPOSE 10287
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:10287/health', timeout=4)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:10287/-/healthy', timeout=4)"]
 ENTRYPOINT ["cachewatch"]
 CMD ["serve"]

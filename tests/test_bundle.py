@@ -111,7 +111,7 @@ def test_promtool_accepts_config_and_rules() -> None:
 
 def test_promtool_unit_tests_pass() -> None:
     tests = sorted(p.name for p in (ROOT / "prometheus/tests").glob("*.yml"))
-    assert len(tests) == 2
+    assert len(tests) == 3
     result = run(require_binary("promtool"), "test", "rules", *tests, cwd=ROOT / "prometheus/tests")
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -225,7 +225,7 @@ def test_amtool_routes(labels: list[str], receiver: str) -> None:
 def test_routing_cooldown_inhibition_and_receivers() -> None:
     config = am_config()
     route = config["route"]
-    assert route["group_by"] == ["alertname", "cache"]
+    assert route["group_by"] == ["alertname", "job", "cache"]
     assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == (
         "30s",
         "5m",
@@ -234,7 +234,7 @@ def test_routing_cooldown_inhibition_and_receivers() -> None:
     (inhibit,) = config["inhibit_rules"]
     assert inhibit["source_matchers"] == ['severity="critical"']
     assert inhibit["target_matchers"] == ['severity="warning"']
-    assert inhibit["equal"] == ["alertname", "cache"]
+    assert inhibit["equal"] == ["alertname", "job", "cache", "instance"]
     receivers = {r["name"]: r for r in config["receivers"]}
     assert set(receivers["critical"]) == {"name", "email_configs", "webhook_configs"}
     assert set(receivers["webhook"]) == {"name", "webhook_configs"}
@@ -306,7 +306,7 @@ def test_dashboards_have_descriptions_units_legends_and_config_thresholds() -> N
             assert p["targets"] and all(t["legendFormat"] for t in p["targets"]), where
             assert all(t["datasource"]["uid"] == "prometheus" for t in p["targets"]), where
     detail = found["cache-detail"]
-    assert detail["templating"]["list"][0]["name"] == "cache"
+    assert [v["name"] for v in detail["templating"]["list"]] == ["job", "instance", "cache"]
     hit = panel(detail, "Hit ratio")
     assert [s["value"] for s in hit["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [
         None,
@@ -387,7 +387,8 @@ def test_render_all_is_deterministic() -> None:
 # --- metric names: spelled in the catalogue ------------------------------------------------
 PROMQL_WORDS = {
     "sum", "max", "min", "by", "on", "and", "or", "unless", "rate", "increase", "deriv",
-    "predict_linear", "histogram_quantile", "clamp_min", "time", "le", "ALERTS",
+    "predict_linear", "histogram_quantile", "clamp_min", "time", "le", "ALERTS", "topk",
+    "bottomk", "count", "vector",
 }  # fmt: skip
 PROMETHEUS_OWN = {"up", "scrape_duration_seconds", "scrape_samples_scraped",
                   "process_resident_memory_bytes", "process_cpu_seconds_total"}  # fmt: skip
@@ -414,3 +415,48 @@ def test_rules_and_dashboards_read_only_catalogue_and_recorded_names() -> None:
     used = set().union(*(metric_names(e) for e in exprs))
     assert "cache_gets_total" in used and "redis_up" in used
     assert used <= known, f"names not in the catalogue: {sorted(used - known)}"
+
+
+def test_alerts_ack_rejects_a_bad_label_matcher(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["alerts", "ack", "X", "--comment", "c", "--label", "job"]) == 2
+    assert capsys.readouterr().err == (
+        "cachewatch: error: --label: expected NAME=VALUE, got 'job'\n"
+    )
+
+
+def test_every_dashboard_query_is_filtered_by_the_variables_that_apply() -> None:
+    """Group labels and cache always; instance wherever the series still has it (the recording
+    rules of a service and Prometheus's ALERTS do not)."""
+    checked = 0
+    for name, dashboard in dashboards().items():
+        template = {v["name"]: v for v in dashboard["templating"]["list"]}
+        assert list(template)[:2] == ["job", "instance"], name
+        for var in ("job", "instance"):
+            assert template[var]["multi"] and template[var]["includeAll"], (name, var)
+            assert template[var]["allValue"] == ".*", (name, var)
+        for p in dashboard["panels"]:
+            for target in p["targets"]:
+                expr, checked = target["expr"], checked + 1
+                assert 'job=~"$job"' in expr, (name, p["title"], expr)
+                if "cache" in template and "cachewatch_alert_threshold" not in expr:  # no cache
+                    assert 'cache=~"$cache"' in expr, (name, p["title"], expr)
+                raw = {n for n in metric_names(expr) if ":" not in n and n != "ALERTS"}
+                if raw:
+                    assert 'instance=~"$instance"' in expr, (name, p["title"], expr)
+    assert checked > 80
+
+
+def test_the_fleet_dashboard_leads_to_the_cache_detail() -> None:
+    fleet = dashboards()["cache-fleet"]
+    tables = [p for p in fleet["panels"] if p["type"] == "table"]
+    assert {"Worst hit ratio", "Most misses"} <= {p["title"] for p in tables}
+    for title in ("Worst hit ratio", "Most misses", "Highest error ratio", "Most memory"):
+        (link,) = panel(fleet, title)["fieldConfig"]["defaults"]["links"]
+        assert link["url"].startswith(f"/d/{DASHBOARD_UIDS['detail']}?")
+        assert "var-job=${__data.fields.job}&var-cache=${__data.fields.cache}" in link["url"]
+    worst = panel(fleet, "Worst hit ratio")["targets"][0]
+    assert worst["format"] == "table" and worst["instant"]
+    assert worst["expr"].startswith("bottomk(10, cache:hit_ratio:rate5m")
+    overview = dashboards()["cache-overview"]
+    (link,) = panel(overview, "Hit ratio")["fieldConfig"]["defaults"]["links"]
+    assert "var-cache=${__field.labels.cache}" in link["url"]

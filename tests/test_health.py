@@ -124,9 +124,13 @@ def test_stale_sampler_makes_health_fail(exporter: Exporter, http: HttpServer) -
     assert health(http.port)[0] == 200
 
 
-def test_cache_state_ok_warning_critical_with_reasons(exporter: Exporter, http: HttpServer) -> None:
+def test_cache_state_ok_warning_critical_with_reasons_503_when_asked(
+    exporter: Exporter, http: HttpServer
+) -> None:
     clock = FakeClock()
-    config = analysis_config(alert_for_seconds=0.0, alert_rate_window=10.0)
+    config = analysis_config(
+        alert_for_seconds=0.0, alert_rate_window=10.0, health_fail_on_critical=True
+    )
     analysis = exporter.attach_analysis(config, clock=clock, start=False)
 
     def feed(hit_ratio: float, i: int) -> None:
@@ -157,11 +161,10 @@ def test_cache_state_ok_warning_critical_with_reasons(exporter: Exporter, http: 
     ]
 
 
-def test_critical_cache_can_be_kept_out_of_the_status(exporter: Exporter, http: HttpServer) -> None:
+def test_a_critical_cache_keeps_health_200_by_default(exporter: Exporter, http: HttpServer) -> None:
     clock = FakeClock()
-    config = analysis_config(
-        alert_for_seconds=0.0, alert_rate_window=10.0, health_fail_on_critical=False
-    )
+    config = analysis_config(alert_for_seconds=0.0, alert_rate_window=10.0)
+    assert config.health_fail_on_critical is False
     analysis = exporter.attach_analysis(config, clock=clock, start=False)
     analysis.sampler.feed([source(cache("hot", hits=0, misses=0))])
     clock.advance(10)

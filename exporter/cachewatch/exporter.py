@@ -30,6 +30,7 @@ from .sources import Source
 from .sources.local import LocalSource
 from .sources.poller import Poller
 from .tracing import spans
+from .web import probes
 from .web.routes import JsonHandler, Route, WSGIApp
 
 if TYPE_CHECKING:
@@ -64,7 +65,13 @@ class Exporter:
         self.registry.register(self.health)
         self.routes: dict[str, Route] = {}
         self.wsgi_routes: dict[str, tuple[str, WSGIApp]] = {}
-        self.add_route("/health", "health checks (200 healthy, 503 not)", self._health)
+        self.add_route("/health", "health checks with their detail", self._health)
+        self.add_wsgi_route(probes.HEALTHY, "liveness: the process answers", probes.healthy_app())
+        self.add_wsgi_route(
+            probes.READY,
+            "readiness: every source polled, the last poll worked",
+            probes.ready_app(self.health.readiness),
+        )
         self._closers: list[Callable[[], None]] = []
         self.web_config: WebConfig | None = None
         """Access control for the HTTP server (TLS, basic auth), from the settings."""
@@ -175,7 +182,9 @@ def serve_exporter(config: Config) -> Exporter:
         sources.append(LocalSource(caches))
     redis = settings_files.redis
     if redis is not None:
-        from .sources.redis import RedisSource
+        from .sources.redis import RedisSource, import_redis
+
+        import_redis()  # without the redis extra: the command says which, before it serves
 
         sources.insert(0, RedisSource(redis))
         names = ", ".join(str(cache) for cache in redis.caches) or "none"
@@ -189,9 +198,10 @@ def demo_exporter(config: Config) -> tuple[Exporter, DemoWorkload]:
     settings_files = files.read_files(config)
     config = demo_analysis_config(config)
     caches = CacheTable(max_caches=config.max_caches)
-    exporter = build(config, settings_files, [LocalSource(caches)], caches)
     demo = config.demo
-    return exporter, DemoWorkload(seed=demo.seed, speed=demo.demo_speed, registry=caches)
+    # The caches exist before the analysis takes its first sample.
+    workload = DemoWorkload(seed=demo.seed, speed=demo.demo_speed, registry=caches)
+    return build(config, settings_files, [LocalSource(caches)], caches), workload
 
 
 _embedded: Exporter | None = None

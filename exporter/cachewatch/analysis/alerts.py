@@ -21,6 +21,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from .. import catalog
+from ..units import duration
 from .definitions import CRITICAL, WARNING, AlertDefinition, Threshold
 from .signals import CacheSignals
 
@@ -48,6 +49,7 @@ class AlertState:
     since: float = 0.0
     pending_since: float | None = None
     firing_since: float | None = None
+    escalated_at: float | None = None
     held_since: dict[str, float] = field(default_factory=dict)
     summary: str = ""
 
@@ -199,7 +201,7 @@ class AlertEvaluator(Collector):
                 state.severity, state.threshold = top.severity, top.value
         elif state.state == FIRING:
             if top is None:
-                state.pending_since = state.firing_since = None
+                state.pending_since = state.firing_since = state.escalated_at = None
                 move(RESOLVED, None)
             else:
                 current = state.severity or WARNING
@@ -218,7 +220,7 @@ class AlertEvaluator(Collector):
                     and state.firing_since is not None
                     and now - state.firing_since >= self.escalate_after
                 ):
-                    state.escalated = True
+                    state.escalated, state.escalated_at = True, now
                     move(ESCALATED, None, CRITICAL)
         state.summary = self._summary(definition, state)
         return made
@@ -228,13 +230,12 @@ class AlertEvaluator(Collector):
         if state.state in (INACTIVE, RESOLVED):
             return f"{definition.signal}={_format(state.value)}"
         relation = ">" if definition.above else "<"
-        text = (
-            f"{definition.signal}={_format(state.value)} {relation} "
-            f"{_format(state.threshold)} ({state.severity})"
-        )
-        if state.escalated:
-            text += f", escalated after firing {state.since - (state.firing_since or 0):.0f}s"
-        return text
+        text = f"{definition.signal}={_format(state.value)} {relation} {_format(state.threshold)}"
+        if state.escalated and state.firing_since is not None and state.escalated_at is not None:
+            # The threshold that holds is the warning's: say so, and how long it lasted.
+            warned = duration(state.escalated_at - state.firing_since)
+            return f"{text} ({WARNING} for {warned}, escalated to {CRITICAL})"
+        return f"{text} ({state.severity})"
 
     # --- notifications -----------------------------------------------------------------------
     def _notify(self, transition: Transition) -> None:

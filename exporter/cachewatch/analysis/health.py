@@ -55,6 +55,22 @@ class HealthMonitor(Collector):
             results[f"source:{snapshot.source}"] = CheckResult(snapshot.up, detail)
         return results
 
+    def readiness(self) -> tuple[bool, str]:
+        """(ready, why) for /-/ready: every source has been polled and its last poll worked.
+
+        Reads the last round only (a probe never polls a source), and names sources, never
+        their errors: probes answer without authentication.
+        """
+        latest = {snapshot.source: snapshot for snapshot in self.poller.latest()}
+        waiting = [s.name for s in self.poller.sources if s.name not in latest]
+        down = sorted(name for name, snapshot in latest.items() if not snapshot.up)
+        problems = []
+        if waiting:
+            problems.append(f"not polled yet: {', '.join(waiting)}")
+        if down:
+            problems.append(f"last poll failed: {', '.join(down)}")
+        return not problems, "; ".join(problems)
+
     def evaluate(self) -> dict[str, CheckResult]:
         if not self.poller.latest():
             self.poller.poll()
@@ -85,11 +101,13 @@ class HealthMonitor(Collector):
 
 
 def analysis_checks(
-    sampler: Sampler, *, fail_on_critical: bool = True, available_min_ratio: float = 0.05
+    sampler: Sampler, *, fail_on_critical: bool = False, available_min_ratio: float = 0.05
 ) -> HealthCheck:
     """The analysis's checks: sampler freshness, each cache's alert state, and memory.
 
-    A cache check fails when the cache is critical (unless ``fail_on_critical`` is off); the
+    A cache's check shows its alert state; it fails only when the cache is critical and
+    ``fail_on_critical`` is on (a low hit ratio must not restart a pod whose probe reads
+    /health, so failing is opt-in); the
     memory check fails when the host has less than ``available_min_ratio`` of it available.
     """
 

@@ -9,6 +9,8 @@ into the annotations are exact, because promtool compares annotations verbatim.
 from __future__ import annotations
 
 import math
+import re
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +20,34 @@ from ..config.settings import BundleSettings
 from ..config.values import format_duration
 from ..exposition.encoders import floatToGoString
 from . import promql as q
-from .rules import AlertRule, cache_alert_rules, redis_and_exporter_rules, render_rule, render_value
+from .rules import (
+    PER_PROCESS,
+    AlertRule,
+    cache_alert_rules,
+    redis_and_exporter_rules,
+    render_rule,
+    render_value,
+)
 
 CACHE = "c1"
 STEP = 60  # seconds between input samples and rule evaluations
+SERVICE_NAMES = {
+    "job": ("search-api", "ranking-api"),
+    "cluster": ("eu-1", "us-1"),
+    "namespace": ("shop", "search"),
+}
+
+
+def service_labels(config: BundleSettings, index: int) -> dict[str, str]:
+    """The group labels of test service ``index`` (0 or 1): they differ in every label."""
+    return {
+        label: SERVICE_NAMES.get(label, (f"{label}-a", f"{label}-b"))[index]
+        for label in config.group_labels
+    }
+
+
+def instance_name(service: int, replica: int) -> str:
+    return f"{('search', 'ranking')[service]}-{replica}:8000"
 
 
 @dataclass
@@ -44,15 +70,15 @@ class Scenario:
         }
 
 
-def _labels(**labels: str) -> str:
+def series_labels(**labels: str) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
-def _linear(start: float, per_step: float, steps: int) -> str:
+def linear(start: float, per_step: float, steps: int) -> str:
     return f"{q.fmt_number(start)}+{q.fmt_number(per_step)}x{steps}"
 
 
-def _expected(
+def expected_alert(
     rule: AlertRule, config: BundleSettings, value: float, labels: dict[str, str]
 ) -> dict[str, Any]:
     rendered = render_rule(rule, config)
@@ -60,10 +86,17 @@ def _expected(
     annotations = {}
     for key, template in rendered["annotations"].items():
         out = template.replace(rule.value, text) if rule.value != "down" else template
-        for name, label in labels.items():
-            out = out.replace(f"{{{{ $labels.{name} }}}}", label)
-        annotations[key] = out
+        annotations[key] = _LABEL_REF.sub(lambda m: _label_text(m, labels), out)
     return {"exp_labels": {**labels, **rendered["labels"]}, "exp_annotations": annotations}
+
+
+_LABEL_REF = re.compile(r"\{\{ \$labels\.(\w+)( \| urlquery)? \}\}")
+
+
+def _label_text(match: re.Match[str], labels: dict[str, str]) -> str:
+    """What Prometheus renders for ``{{ $labels.x }}`` (``urlquery``: Go's QueryEscape)."""
+    value = labels.get(match.group(1), "")
+    return urllib.parse.quote_plus(value) if match.group(2) else value
 
 
 def render_value_text(rule: AlertRule, value: float) -> str:
@@ -89,6 +122,12 @@ class _Builder:
         self.wait = definition.thresholds[0].for_seconds
         self.escalate = self.wait + config.alert_escalate_after_seconds
         self.scenarios: list[Scenario] = []
+        self.service = service_labels(config, 0)
+        self.target = {**self.service, "instance": instance_name(0, 0)}
+        """The labels of the scraped target every input series carries."""
+        self.alerted = {**self.service, "cache": CACHE}
+        if definition.signal in PER_PROCESS:
+            self.alerted["instance"] = self.target["instance"]
         # The rate window fully covered by samples, plus one evaluation.
         self.settle = config.alert_rate_window + STEP
 
@@ -102,7 +141,7 @@ class _Builder:
         raise LookupError(f"{self.d.name} has no {severity} rule")
 
     def expect(self, value: float, labels: dict[str, str], *which: tuple[str, bool]) -> list[Any]:
-        return [_expected(self.rule(s, e), self.config, value, labels) for s, e in which]
+        return [expected_alert(self.rule(s, e), self.config, value, labels) for s, e in which]
 
     def add(
         self,
@@ -141,8 +180,8 @@ def _hit_ratio(b: _Builder, cfg: BundleSettings) -> None:
 
     def series(hits: int, misses: int) -> dict[str, str]:
         return {
-            gets + _labels(cache=CACHE, result="hit"): _linear(10**6, hits, n),
-            gets + _labels(cache=CACHE, result="miss"): _linear(10**6, misses, n),
+            gets + series_labels(**b.target, cache=CACHE, result="hit"): linear(10**6, hits, n),
+            gets + series_labels(**b.target, cache=CACHE, result="miss"): linear(10**6, misses, n),
         }
 
     warn, crit = cfg.hit_ratio_warning, cfg.hit_ratio_critical
@@ -156,7 +195,7 @@ def _hit_ratio(b: _Builder, cfg: BundleSettings) -> None:
             "warning between the thresholds",
             series(hits, total - hits),
             hits / total,
-            {"cache": CACHE},
+            b.alerted,
             (WARNING,),
             ramp,
         )
@@ -166,7 +205,7 @@ def _hit_ratio(b: _Builder, cfg: BundleSettings) -> None:
             "critical below the critical threshold",
             series(hits, total - hits),
             hits / total,
-            {"cache": CACHE},
+            b.alerted,
             (WARNING, CRITICAL),
             ramp,
         )
@@ -180,7 +219,7 @@ def _hit_ratio(b: _Builder, cfg: BundleSettings) -> None:
 def _memory(b: _Builder, cfg: BundleSettings) -> None:
     mb = 1024 * 1024
     n = b.steps(_horizon(cfg))
-    metric = c.MEMORY.name + _labels(cache=CACHE)
+    metric = c.MEMORY.name + series_labels(**b.target, cache=CACHE)
     w, k = cfg.memory_warning_mb * mb, cfg.memory_critical_mb * mb
     if k > w:
         value = math.floor((w + k) / 2)
@@ -188,7 +227,7 @@ def _memory(b: _Builder, cfg: BundleSettings) -> None:
             "warning between the thresholds",
             {metric: f"{value}x{n}"},
             value,
-            {"cache": CACHE},
+            b.alerted,
             (WARNING,),
         )
     value = math.floor(k * 1.5) + 1
@@ -196,7 +235,7 @@ def _memory(b: _Builder, cfg: BundleSettings) -> None:
         "critical above the critical threshold",
         {metric: f"{value}x{n}"},
         value,
-        {"cache": CACHE},
+        b.alerted,
         (WARNING, CRITICAL),
     )
     b.quiet("below the warning threshold", {metric: f"{math.floor(w / 2)}x{n}"})
@@ -205,13 +244,16 @@ def _memory(b: _Builder, cfg: BundleSettings) -> None:
 def _near_limit(b: _Builder, cfg: BundleSettings) -> None:
     n = b.steps(_horizon(cfg))
     limit = 1000 * 1024 * 1024
-    mem, lim = c.MEMORY.name + _labels(cache=CACHE), c.MEMORY_LIMIT.name + _labels(cache=CACHE)
+    mem, lim = (
+        c.MEMORY.name + series_labels(**b.target, cache=CACHE),
+        c.MEMORY_LIMIT.name + series_labels(**b.target, cache=CACHE),
+    )
     ratio = (1 + cfg.memory_near_limit_ratio) / 2
     b.add(
         "above the share of its limit",
         {mem: f"{round(limit * ratio)}x{n}", lim: f"{limit}x{n}"},
         round(limit * ratio) / limit,
-        {"cache": CACHE},
+        b.alerted,
         (WARNING,),
     )
     b.quiet("well below its limit", {mem: f"{round(limit * ratio / 2)}x{n}", lim: f"{limit}x{n}"})
@@ -222,7 +264,10 @@ def _full_soon(b: _Builder, cfg: BundleSettings) -> None:
     horizon = _horizon(cfg)
     n = b.steps(horizon)
     per_second = 4096
-    mem, lim = c.MEMORY.name + _labels(cache=CACHE), c.MEMORY_LIMIT.name + _labels(cache=CACHE)
+    mem, lim = (
+        c.MEMORY.name + series_labels(**b.target, cache=CACHE),
+        c.MEMORY_LIMIT.name + series_labels(**b.target, cache=CACHE),
+    )
     start = 10**8
     within = cfg.memory_full_soon_seconds
     # Full within the window from the first evaluation to past the escalation.
@@ -230,8 +275,8 @@ def _full_soon(b: _Builder, cfg: BundleSettings) -> None:
     limit = start + per_second * (end + within / 4)
     if end > within * 0.75:
         limit = start + per_second * (STEP + within * 0.9)
-    growth = {mem: _linear(start, per_second * STEP, n), lim: f"{q.fmt_number(limit)}x{n}"}
-    b.add("growing toward its limit", growth, 0.0, {"cache": CACHE}, (WARNING,), STEP)
+    growth = {mem: linear(start, per_second * STEP, n), lim: f"{q.fmt_number(limit)}x{n}"}
+    b.add("growing toward its limit", growth, 0.0, b.alerted, (WARNING,), STEP)
     # Fill in the exact forecast at each check: (limit - memory) / slope.
     scenario = b.scenarios[-1]
     for t, _, alerts in scenario.checks:
@@ -241,7 +286,7 @@ def _full_soon(b: _Builder, cfg: BundleSettings) -> None:
     slow = start + per_second * within * 3 + per_second * end
     b.quiet(
         "growing, but full later than the threshold",
-        {mem: _linear(start, per_second * STEP, n), lim: f"{q.fmt_number(slow)}x{n}"},
+        {mem: linear(start, per_second * STEP, n), lim: f"{q.fmt_number(slow)}x{n}"},
     )
     b.quiet("flat memory near the limit", {mem: f"{start}x{n}", lim: f"{start + 1}x{n}"})
 
@@ -249,7 +294,7 @@ def _full_soon(b: _Builder, cfg: BundleSettings) -> None:
 def _expected_for(b: _Builder, alert: dict[str, Any], value: float) -> dict[str, Any]:
     escalated = alert["exp_labels"].get("escalated") == "true"
     rule = b.rule(alert["exp_labels"]["severity"], escalated)
-    return _expected(rule, b.config, value, {"cache": CACHE})
+    return expected_alert(rule, b.config, value, b.alerted)
 
 
 def _errors(b: _Builder, cfg: BundleSettings) -> None:
@@ -258,26 +303,30 @@ def _errors(b: _Builder, cfg: BundleSettings) -> None:
 
     def series(errors: int) -> dict[str, str]:
         out = {
-            c.CACHE_GETS.name + _labels(cache=CACHE, result="hit"): _linear(10**6, total, n),
-            c.CACHE_GETS.name + _labels(cache=CACHE, result="miss"): f"0x{n}",
-            c.CACHE_PUTS.name + _labels(cache=CACHE): f"0x{n}",
-            c.CACHE_REMOVALS.name + _labels(cache=CACHE): f"0x{n}",
+            c.CACHE_GETS.name + series_labels(**b.target, cache=CACHE, result="hit"): linear(
+                10**6, total, n
+            ),
+            c.CACHE_GETS.name + series_labels(**b.target, cache=CACHE, result="miss"): f"0x{n}",
+            c.CACHE_PUTS.name + series_labels(**b.target, cache=CACHE): f"0x{n}",
+            c.CACHE_REMOVALS.name + series_labels(**b.target, cache=CACHE): f"0x{n}",
         }
         if errors:
-            key = c.ERRORS.name + _labels(cache=CACHE, operation="get", error="OSError")
-            out[key] = _linear(1000, errors, n)
+            key = c.ERRORS.name + series_labels(
+                **b.target, cache=CACHE, operation="get", error="OSError"
+            )
+            out[key] = linear(1000, errors, n)
         return out
 
     w, k = cfg.error_ratio_warning, cfg.error_ratio_critical
     if k > w:
         e = math.floor((w + k) / 2 * total)
-        b.add("warning between the thresholds", series(e), e / total, {"cache": CACHE}, (WARNING,))
+        b.add("warning between the thresholds", series(e), e / total, b.alerted, (WARNING,))
     e = min(total, math.floor((1 + k) / 2 * total))
     b.add(
         "critical above the critical threshold",
         series(e),
         e / total,
-        {"cache": CACHE},
+        b.alerted,
         (WARNING, CRITICAL),
     )
     b.quiet("few errors", series(math.floor(w / 2 * total)))
@@ -290,13 +339,15 @@ def _evictions(b: _Builder, cfg: BundleSettings) -> None:
 
     def series(evictions: int, put: int = puts) -> dict[str, str]:
         return {
-            c.CACHE_PUTS.name + _labels(cache=CACHE): _linear(10**6, put, n),
-            c.CACHE_EVICTIONS.name + _labels(cache=CACHE): _linear(10**5, evictions, n),
+            c.CACHE_PUTS.name + series_labels(**b.target, cache=CACHE): linear(10**6, put, n),
+            c.CACHE_EVICTIONS.name + series_labels(**b.target, cache=CACHE): linear(
+                10**5, evictions, n
+            ),
         }
 
     w = cfg.eviction_ratio_warning
     e = max(1, math.ceil(w * 2 * puts))
-    b.add("evicting a large share of puts", series(e), e / puts, {"cache": CACHE}, (WARNING,))
+    b.add("evicting a large share of puts", series(e), e / puts, b.alerted, (WARNING,))
     b.quiet("few evictions", series(math.floor(w / 2 * puts)))
     b.quiet("no puts at all", series(0, 0))
 
@@ -312,16 +363,19 @@ def _latency(b: _Builder, cfg: BundleSettings) -> None:
         out = {}
         for le in (lower, upper):
             count = 0 if le == lower else 100
-            out[bucket + _labels(cache=CACHE, operation="get", le=floatToGoString(le))] = _linear(
-                10**6 if count else 0, count, n
-            )
-        out[bucket + _labels(cache=CACHE, operation="get", le="+Inf")] = _linear(10**6, 100, n)
+            out[
+                bucket
+                + series_labels(**b.target, cache=CACHE, operation="get", le=floatToGoString(le))
+            ] = linear(10**6 if count else 0, count, n)
+        out[bucket + series_labels(**b.target, cache=CACHE, operation="get", le="+Inf")] = linear(
+            10**6, 100, n
+        )
         return out
 
     slow = next(i for i, v in enumerate(bounds) if i > 0 and bounds[i - 1] >= t)
     lower, upper = bounds[slow - 1], bounds[slow]
     p99 = lower + (upper - lower) * 0.99
-    labels = {"cache": CACHE, "operation": "get"}
+    labels = {**b.alerted, "operation": "get"}
     b.add("slow operations", series(slow), p99, labels, (WARNING,))
     fast = max(i for i, v in enumerate(bounds) if i > 0 and v <= t / 2)
     b.quiet("fast operations", series(fast))
@@ -339,14 +393,14 @@ def _cleanup(b: _Builder, cfg: BundleSettings) -> None:
     if stall is None:
         return
     extra = math.ceil((_horizon(cfg) + stall * STEP) / STEP) + 4
-    counter = c.CLEANUPS.name + _labels(cache=CACHE, trigger="scheduled")
-    stamp = c.LAST_CLEANUP.name + _labels(cache=CACHE)
+    counter = c.CLEANUPS.name + series_labels(**b.target, cache=CACHE, trigger="scheduled")
+    stamp = c.LAST_CLEANUP.name + series_labels(**b.target, cache=CACHE)
     series = {
         counter: f"1000+1x{window} {1000 + window}x{extra}",
         stamp: f"0+60x{window} {window * 60}x{extra}",
     }
     start = window * STEP + stall * STEP
-    b.add("no cleanup for a while", series, 0.0, {"cache": CACHE}, (WARNING,), start - STEP * 0)
+    b.add("no cleanup for a while", series, 0.0, b.alerted, (WARNING,), start - STEP * 0)
     scenario = b.scenarios[-1]
     for when, _, alerts in scenario.checks:
         d = round((when - window * STEP) / STEP)
@@ -361,15 +415,9 @@ def _cleanup(b: _Builder, cfg: BundleSettings) -> None:
 
 def _source(b: _Builder, cfg: BundleSettings) -> None:
     n = b.steps(_horizon(cfg))
-    up = c.SOURCE_UP.name
-    b.add(
-        "source down",
-        {up + _labels(source="redis"): f"0x{n}"},
-        0.0,
-        {"source": "redis"},
-        (CRITICAL,),
-    )
-    b.quiet("source up", {up + _labels(source="redis"): f"1x{n}"})
+    up = c.SOURCE_UP.name + series_labels(**b.target, source="redis")
+    b.add("source down", {up: f"0x{n}"}, 0.0, {**b.target, "source": "redis"}, (CRITICAL,))
+    b.quiet("source up", {up: f"1x{n}"})
 
 
 SCENARIOS = {
@@ -399,42 +447,39 @@ def cache_alert_tests(config: BundleSettings) -> dict[str, Any]:
 
 
 def redis_alert_tests(config: BundleSettings) -> dict[str, Any]:
-    by_name = {r.alert: r for r in redis_and_exporter_rules()}
+    by_name = {r.alert: r for r in redis_and_exporter_rules(config)}
     n = 20
-    inst = {"instance": "redis:6379", "job": "cachewatch"}
+    exporter = {**service_labels(config, 0), "job": "cachewatch", "instance": "exporter:10287"}
+    inst = {**exporter, "instance": "redis:6379"}
 
     def one(
         alert: str, series: dict[str, str], labels: dict[str, str] | None, value: float = 0.0
     ) -> dict[str, Any]:
-        expected = [] if labels is None else [_expected(by_name[alert], config, value, labels)]
+        expected = [] if labels is None else [expected_alert(by_name[alert], config, value, labels)]
         return Scenario(
             f"{alert}: {'fires' if labels is not None else 'quiet'}",
             series,
             [(10 * STEP, alert, expected)],
         ).render()
 
-    up = _labels(job="cachewatch", instance="exporter:10287")
+    up = series_labels(**exporter)
     tests = [
-        one(
-            "CachewatchExporterDown",
-            {"up" + up: f"0x{n}"},
-            {"job": "cachewatch", "instance": "exporter:10287"},
-        ),
+        one("CachewatchExporterDown", {"up" + up: f"0x{n}"}, exporter),
         one(
             "CachewatchExporterDown",
             {
                 "up" + up: f"1x{n}",
-                "up" + _labels(job="prometheus", instance="localhost:9090"): f"0x{n}",
+                "up" + series_labels(job="prometheus", instance="localhost:9090"): f"0x{n}",
             },
             None,
         ),
-        one("RedisDown", {"redis_up" + _labels(**inst): f"0x{n}"}, inst),
-        one("RedisDown", {"redis_up" + _labels(**inst): f"1x{n}"}, None),
+        one("RedisDown", {"redis_up" + series_labels(**inst): f"0x{n}"}, inst),
+        one("RedisDown", {"redis_up" + series_labels(**inst): f"1x{n}"}, None),
         one(
             "RedisMemoryNearMax",
             {
-                "redis_memory_used_bytes" + _labels(**inst): f"950x{n}",
-                "redis_memory_max_bytes" + _labels(**inst): f"1000x{n}",
+                "redis_memory_used_bytes" + series_labels(**inst): f"950x{n}",
+                "redis_memory_max_bytes" + series_labels(**inst): f"1000x{n}",
             },
             inst,
             0.95,
@@ -442,20 +487,20 @@ def redis_alert_tests(config: BundleSettings) -> dict[str, Any]:
         one(
             "RedisMemoryNearMax",
             {
-                "redis_memory_used_bytes" + _labels(**inst): f"950x{n}",
-                "redis_memory_max_bytes" + _labels(**inst): f"0x{n}",
+                "redis_memory_used_bytes" + series_labels(**inst): f"950x{n}",
+                "redis_memory_max_bytes" + series_labels(**inst): f"0x{n}",
             },
             None,
         ),
         one(
             "RedisRejectedConnections",
-            {"redis_rejected_connections_total" + _labels(**inst): f"0+1x{n}"},
+            {"redis_rejected_connections_total" + series_labels(**inst): f"0+1x{n}"},
             inst,
             5.0,
         ),
         one(
             "RedisRejectedConnections",
-            {"redis_rejected_connections_total" + _labels(**inst): f"3x{n}"},
+            {"redis_rejected_connections_total" + series_labels(**inst): f"3x{n}"},
             None,
         ),
     ]

@@ -17,6 +17,7 @@ from ..config.values import format_duration
 from . import promql as q
 
 DASHBOARD_UIDS = {
+    "fleet": "cachewatch-fleet",
     "overview": "cachewatch-overview",
     "detail": "cachewatch-cache-detail",
     "redis": "cachewatch-redis",
@@ -41,6 +42,8 @@ class AlertRule:
     anchor: str
     dashboard: str
     extra_labels: dict[str, str] = field(default_factory=dict)
+    link_labels: tuple[str, ...] = ()
+    """Labels whose values the dashboard link selects (``var-job=...&var-cache=...``)."""
 
 
 # How each unit's value is shown in annotations (Go templates, rendered by Prometheus).
@@ -110,6 +113,11 @@ def humanize1024(value: float) -> str:
     return f"{value:.4g}{prefix}"
 
 
+PER_PROCESS = frozenset({"memory_bytes", "memory_limit_ratio", "memory_full_seconds", "source_up"})
+"""Signals of one process: they keep ``instance`` (which replica holds the memory); the others
+are the service's, over all its replicas (the hit ratio of a service is over all of them)."""
+
+
 def signal_expr(definition: AlertDefinition, threshold: float, config: BundleSettings) -> str:
     """The PromQL condition of ``definition`` at ``threshold``; its value is the signal."""
     t = q.fmt_number(threshold)
@@ -120,16 +128,17 @@ def signal_expr(definition: AlertDefinition, threshold: float, config: BundleSet
     if definition.signal == "hit_ratio":
         idle = q.fmt_number(config.hit_ratio_min_request_rate)
         # The idle-cache guard: a cache serving too few lookups never alerts.
-        return f"{v.HIT_RATIO} < {t} and on (cache) {v.REQUESTS} >= {idle}"
+        return f"{v.HIT_RATIO} < {t} and on ({v.SERVICE}) {v.REQUESTS} >= {idle}"
     if definition.signal == "memory_bytes":
-        return f"max by (cache) ({memory}) {op} {t}"
+        return f"max by ({v.PROCESS}) ({memory}) {op} {t}"
     if definition.signal == "memory_limit_ratio":
         return f"{v.MEMORY_LIMIT_RATIO} {op} {t}"
     if definition.signal == "memory_full_seconds":
         # Value: seconds until the limit at the fitted growth rate; condition: predict_linear.
+        p = v.PROCESS
         return (
-            f"max by (cache) (({limit} - {memory}) / (deriv({memory}[{trend}]) > 0))"
-            f" and on (cache) max by (cache) ("
+            f"max by ({p}) (({limit} - {memory}) / (deriv({memory}[{trend}]) > 0))"
+            f" and on ({p}) max by ({p}) ("
             f"predict_linear({memory}[{trend}], {t}) >= ({limit} > 0))"
         )
     if definition.signal == "error_ratio":
@@ -141,16 +150,37 @@ def signal_expr(definition: AlertDefinition, threshold: float, config: BundleSet
     if definition.signal == "cleanup_overdue_factor":
         return f"{v.cleanup_overdue_expr()} {op} {t}"
     if definition.signal == "source_up":
-        return f"{c.SOURCE_UP.name} == 0"
+        by = ", ".join((*config.group_labels, "instance", "source"))
+        return f"max by ({by}) ({c.SOURCE_UP.name}) == 0"
     raise ValueError(f"no PromQL for alert signal {definition.signal!r}")
 
 
-def _subject(definition: AlertDefinition) -> str:
+def _label(name: str) -> str:
+    return "{{ $labels." + name + " }}"
+
+
+def service_text(config: BundleSettings, per_process: bool) -> str:
+    """Which service (and replica) an alert is about, for its summary: ``of job search-api at
+    instance 10.0.0.7:8000``."""
+    service = ", ".join(f"{label} {_label(label)}" for label in config.group_labels)
+    return f"of {service}" + (f" at instance {_label('instance')}" if per_process else "")
+
+
+def _subject(definition: AlertDefinition, config: BundleSettings) -> str:
+    where = service_text(config, definition.signal in PER_PROCESS)
     if definition.signal == "source_up":
-        return "source {{ $labels.source }}"
+        return f"source {_label('source')} {where}"
     if definition.signal == "latency_p99_seconds":
-        return "cache {{ $labels.cache }} ({{ $labels.operation }})"
-    return "cache {{ $labels.cache }}"
+        return f"cache {_label('cache')} ({_label('operation')}) {where}"
+    return f"cache {_label('cache')} {where}"
+
+
+def _link_labels(config: BundleSettings, per_process: bool, per_cache: bool) -> tuple[str, ...]:
+    return (
+        *config.group_labels,
+        *(("instance",) if per_process else ()),
+        *(("cache",) if per_cache else ()),
+    )
 
 
 def cache_alert_rules(config: BundleSettings) -> list[AlertRule]:
@@ -169,7 +199,8 @@ def cache_alert_rules(config: BundleSettings) -> list[AlertRule]:
             common: dict[str, Any] = dict(
                 alert=d.name,
                 expr=signal_expr(d, threshold.value, config),
-                summary=f"{d.summary} on {_subject(d)}",
+                summary=f"{d.summary} on {_subject(d, config)}",
+                link_labels=_link_labels(config, d.signal in PER_PROCESS, d.per_cache),
                 description=description,
                 value=value,
                 threshold=shown,
@@ -196,59 +227,68 @@ def cache_alert_rules(config: BundleSettings) -> list[AlertRule]:
     return rules
 
 
-def redis_and_exporter_rules() -> list[AlertRule]:
-    """Alerts on the exporter itself and on the Redis server (redis_exporter's names)."""
+def redis_and_exporter_rules(config: BundleSettings) -> list[AlertRule]:
+    """Alerts on the exporter itself and on the Redis server (redis_exporter's names).
+
+    Their expressions keep every label of the target (job, instance and the group labels
+    a Prometheus or remote-write adds), so each process alerts on its own."""
+    where = service_text(config, True)
+    link = (*config.group_labels, "instance")
     return [
         AlertRule(
             "CachewatchExporterDown",
             f'up{{job=~"{EXPORTER_JOBS}"}} == 0',
             60,
             "critical",
-            "cachewatch exporter {{ $labels.instance }} is down",
+            f"cachewatch exporter {where} is down",
             "Prometheus cannot scrape {{ $labels.job }} at {{ $labels.instance }}: no cache "
             "metrics and no cache alerts from it until it is back.",
             "down",
             "up",
             "cachewatchexporterdown",
             "self",
+            link_labels=link,
         ),
         AlertRule(
             "RedisDown",
             "redis_up == 0",
             60,
             "critical",
-            "Redis {{ $labels.instance }} is down",
+            f"Redis {where} is down",
             "The exporter cannot reach the Redis server (redis_up is 0).",
             "down",
             "up",
             "redisdown",
             "redis",
+            link_labels=link,
         ),
         AlertRule(
             "RedisMemoryNearMax",
             "redis_memory_used_bytes / (redis_memory_max_bytes > 0) > 0.9",
             300,
             "warning",
-            "Redis {{ $labels.instance }} memory is near maxmemory",
+            f"Redis memory is near maxmemory {where}",
             "Redis uses {{ $value | humanizePercentage }} of maxmemory: it will evict keys or "
             "refuse writes, depending on maxmemory-policy.",
             "{{ $value | humanizePercentage }}",
             "90%",
             "redismemorynearmax",
             "redis",
+            link_labels=link,
         ),
         AlertRule(
             "RedisRejectedConnections",
             "increase(redis_rejected_connections_total[5m]) > 0",
             0,
             "warning",
-            "Redis {{ $labels.instance }} rejects connections",
+            f"Redis rejects connections {where}",
             'Redis rejected {{ printf "%.0f" $value }} connections in 5 minutes (maxclients '
             "reached).",
             '{{ printf "%.0f" $value }}',
             "0",
             "redisrejectedconnections",
             "redis",
+            link_labels=link,
         ),
     ]
 
@@ -257,8 +297,10 @@ def render_rule(rule: AlertRule, config: BundleSettings) -> dict[str, Any]:
     """One alert rule as Prometheus reads it."""
     uid = DASHBOARD_UIDS[rule.dashboard]
     dashboard = f"{config.grafana_url.rstrip('/')}/d/{uid}"
-    if rule.dashboard == "detail":
-        dashboard += "?var-cache={{ $labels.cache }}"
+    if rule.link_labels:
+        dashboard += "?" + "&".join(
+            f"var-{label}={{{{ $labels.{label} | urlquery }}}}" for label in rule.link_labels
+        )
     out: dict[str, Any] = {"alert": rule.alert, "expr": rule.expr}
     if rule.for_seconds:
         out["for"] = format_duration(rule.for_seconds)
@@ -287,12 +329,12 @@ def recording_file(config: BundleSettings) -> dict[str, Any]:
 
 
 def cache_alerts_file(config: BundleSettings) -> dict[str, Any]:
-    rules = cache_alert_rules(config) + redis_and_exporter_rules()[:1]
+    rules = cache_alert_rules(config) + redis_and_exporter_rules(config)[:1]
     return {
         "groups": [{"name": "cachewatch.alerts", "rules": [render_rule(r, config) for r in rules]}]
     }
 
 
 def redis_alerts_file(config: BundleSettings) -> dict[str, Any]:
-    rules = redis_and_exporter_rules()[1:]
+    rules = redis_and_exporter_rules(config)[1:]
     return {"groups": [{"name": "redis.alerts", "rules": [render_rule(r, config) for r in rules]}]}

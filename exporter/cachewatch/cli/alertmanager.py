@@ -85,12 +85,16 @@ class AlertmanagerClient:
         cache: str | None = None,
         created_by: str | None = None,
         now: datetime | None = None,
+        labels: dict[str, str] | None = None,
     ) -> str:
-        """Create a silence for ``alertname`` (and ``cache``); returns its id."""
+        """Create a silence for ``alertname`` (and ``cache``, and ``labels`` such as the
+        service's job or one instance); returns its id."""
         start = now or datetime.now(UTC)
-        matchers = [{"name": "alertname", "value": alertname, "isRegex": False, "isEqual": True}]
-        if cache:
-            matchers.append({"name": "cache", "value": cache, "isRegex": False, "isEqual": True})
+        wanted = {"alertname": alertname, **({"cache": cache} if cache else {}), **(labels or {})}
+        matchers = [
+            {"name": name, "value": value, "isRegex": False, "isEqual": True}
+            for name, value in wanted.items()
+        ]
         body = {
             "matchers": matchers,
             "startsAt": start.isoformat(),
@@ -121,7 +125,8 @@ def format_alert(alert: dict[str, Any]) -> str:
     labels = _mapping(alert.get("labels"))
     state = _mapping(alert.get("status")).get("state", "?")
     where = f" cache={labels['cache']}" if "cache" in labels else ""
-    extra = "".join(f" {k}={labels[k]}" for k in ("source", "operation", "instance") if k in labels)
+    own = {"alertname", "severity", "cache"}
+    extra = "".join(f" {k}={labels[k]}" for k in sorted(labels) if k not in own)
     summary = _mapping(alert.get("annotations")).get("summary", "")
     return (
         f"{labels.get('alertname', '?')} severity={labels.get('severity', '?')}{where}{extra} "

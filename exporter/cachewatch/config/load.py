@@ -27,6 +27,8 @@ def _parse(meta: Setting, raw: Any, origin: str) -> Any:
 
 
 def _scalar(raw: Any) -> str:
+    if isinstance(raw, list) and all(isinstance(item, (str, int, float)) for item in raw):
+        return ",".join(str(item) for item in raw)  # a YAML list is the comma-separated value
     if isinstance(raw, bool):
         return "true" if raw else "false"
     if isinstance(raw, (str, int, float)):

@@ -22,6 +22,7 @@ from .values import (
     parse_census_keys,
     parse_census_samples,
     parse_duration,
+    parse_group_labels,
     parse_http_url,
     parse_int,
     parse_listen_address,
@@ -358,9 +359,9 @@ class Config:
         metavar="DURATION",
     )  # fmt: skip
     health_fail_on_critical: bool = setting(
-        "health.fail-on-critical", True,
-        "Whether a cache in the critical alert state makes /health answer 503 (turn off "
-        "when /health is a liveness probe that would restart the application).",
+        "health.fail-on-critical", False,
+        "Whether a cache in the critical alert state makes /health answer 503 (for a "
+        "check that gates traffic on cache alerts; probes use /-/healthy and /-/ready).",
         parse_bool, metavar="BOOL",
     )  # fmt: skip
 
@@ -386,6 +387,14 @@ class Config:
         "bundle.grafana-url", "http://localhost:3000",
         "Grafana base URL that the generated alerts' dashboard_url annotations link to.",
         parse_http_url, commands=("generate",), metavar="URL",
+    )  # fmt: skip
+    group_labels: tuple[str, ...] = setting(
+        "bundle.group-labels", ("job",),
+        "Labels that tell one service from another (comma-separated, e.g. cluster,namespace,"
+        "job): every generated rule, alert, Alertmanager group and dashboard variable "
+        "aggregates by them; signals of one process (memory, entries, sources, the exporter's "
+        "own up) keep instance as well.",
+        parse_group_labels, commands=("generate",), metavar="LABELS",
     )  # fmt: skip
     runbook_url: str = setting(
         "bundle.runbook-url",
@@ -520,6 +529,7 @@ class BundleSettings(AlertSettings):
 
     grafana_url: str = _DEFAULTS.grafana_url
     runbook_url: str = _DEFAULTS.runbook_url
+    group_labels: tuple[str, ...] = _DEFAULTS.group_labels
 
 
 @dataclass(frozen=True)

@@ -171,3 +171,25 @@ def parse_http_url(text: str) -> str:
         shown = mask_url_passwords(text)
         raise ValueError(f"invalid URL {shown!r} (use e.g. http://localhost:9093)")
     return value
+
+
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+RESERVED_GROUP_LABELS = frozenset(
+    {"cache", "instance", "alertname", "severity", "escalated", "le", "operation", "source"}
+)
+"""Labels the rules and alerts set or aggregate by themselves: never a group label."""
+
+
+def parse_group_labels(text: str) -> tuple[str, ...]:
+    """Comma-separated Prometheus label names (``cluster,namespace,job``), in order."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise ValueError("needs at least one label name (e.g. job)")
+    for name in names:
+        if not LABEL_NAME.fullmatch(name) or name.startswith("__"):
+            raise ValueError(f"invalid label name {name!r}")
+        if name in RESERVED_GROUP_LABELS:
+            raise ValueError(f"{name!r} is set by the rules themselves, not a group label")
+    if len(set(names)) != len(names):
+        raise ValueError(f"a label is named twice in {text!r}")
+    return names

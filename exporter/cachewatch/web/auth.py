@@ -97,8 +97,12 @@ class BasicAuth:
         return user if verdict else None
 
 
-def protect(app: WSGIApp, web_config: WebConfig) -> WSGIApp:
-    """``app`` behind the web configuration's basic auth, with its extra response headers."""
+def protect(
+    app: WSGIApp, web_config: WebConfig, open_paths: Iterable[str] = frozenset()
+) -> WSGIApp:
+    """``app`` behind the web configuration's basic auth, with its extra response headers;
+    ``open_paths`` (the probes) answer without credentials."""
+    unguarded = frozenset(open_paths)
     auth = BasicAuth(web_config.users) if web_config.users else None
     extra = list(web_config.headers)
 
@@ -106,7 +110,11 @@ def protect(app: WSGIApp, web_config: WebConfig) -> WSGIApp:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             return start_response(status, headers + extra, exc_info)
 
-        if auth is not None and auth.check(environ.get("HTTP_AUTHORIZATION")) is None:
+        if (
+            auth is not None
+            and environ.get("PATH_INFO") not in unguarded
+            and auth.check(environ.get("HTTP_AUTHORIZATION")) is None
+        ):
             log.debug("basic auth failed from %s", environ.get("REMOTE_ADDR", "?"))
             return respond(
                 start,

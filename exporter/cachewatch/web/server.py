@@ -9,6 +9,7 @@ import time
 from wsgiref.simple_server import make_server
 
 from ..config.webconfig import WebConfig
+from . import probes
 from .auth import protect
 from .httpd import HardenedWSGIServer, HardenedWSGIServer6, RequestHandler
 from .routes import WSGIApp
@@ -51,7 +52,8 @@ class HttpServer:
 def serve(app: WSGIApp, host: str, port: int, web_config: WebConfig | None = None) -> HttpServer:
     """Serve ``app`` on ``host:port`` from a daemon thread; port 0 picks a free port.
 
-    With a web configuration: TLS on the socket and basic auth in front of ``app``.
+    With a web configuration: TLS on the socket and basic auth in front of ``app`` (but for
+    the probes, ``probes.PATHS``).
     Raises WebConfigError when its certificates cannot be loaded, OSError when the address
     cannot be bound.
     """
@@ -61,7 +63,7 @@ def serve(app: WSGIApp, host: str, port: int, web_config: WebConfig | None = Non
     context = None
     if web_config is not None:
         context = web_config.tls.context() if web_config.tls is not None else None
-        app = protect(app, web_config)
+        app = protect(app, web_config, open_paths=probes.PATHS)
     server = make_server(host, port, app, server_class=server_class, handler_class=RequestHandler)
     assert isinstance(server, HardenedWSGIServer)
     server.ssl_context = context
