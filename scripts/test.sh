@@ -25,6 +25,13 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
+# kubectl (its built-in kustomize renders deploy/kubernetes/ in the tests) ships with the
+# machine image, not with Debian's archive.
+if ! command -v kubectl >/dev/null 2>&1 && [ ! -x /usr/bin/kubectl ]; then
+  echo "kubectl is not installed: tests/test_kubernetes.py renders deploy/kubernetes/ with it" >&2
+  exit 1
+fi
+
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null

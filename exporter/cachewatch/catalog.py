@@ -679,6 +679,21 @@ REDIS_CONFIG_READABLE = _g(
     "cachewatch_redis_config_readable",
     "1 when CONFIG GET is allowed; 0 when the server forbids it (managed Redis).",
 )
+REDIS_FOLLOWED_MASTER = _g(
+    "cachewatch_redis_master_info",
+    "The master the Sentinels name now, which the exporter reads; always 1.",
+    ("master_name", "address"),
+)
+REDIS_MASTER_SWITCHES = _c(
+    "cachewatch_redis_master_switches_total",
+    "Times the Sentinels named another master and the exporter followed it.",
+    ("master_name",),
+)
+REDIS_SENTINEL_UP = _g(
+    "cachewatch_redis_sentinel_up",
+    "1 when a Sentinel answered the last question for the master's address.",
+    ("master_name",),
+)
 CENSUS_COVERAGE = _g(
     "cachewatch_census_coverage_ratio",
     "Share of the key space counted directly in the cache's size estimate (1 means an exact "

@@ -153,7 +153,10 @@ def build(
         exporter.on_close(prober.close)
     exporter.attach_analysis(config.analysis)
     tracing = config.tracing
-    if spans.setup_tracing(record_keys=tracing.tracing_record_keys) is not None:
+    started = spans.setup_tracing(
+        record_keys=tracing.tracing_record_keys, instrument=tracing.tracing_instrument
+    )
+    if started is not None:
         exporter.on_close(spans.shutdown_tracing)
     if tracing.otel_metrics_bridge:
         exporter.enable_otel_metrics(scope_labels=tracing.otel_metrics_scope_labels)
@@ -163,11 +166,16 @@ def build(
 def serve_exporter(config: Config) -> Exporter:
     """``cachewatch serve``: one Redis server (stats and logical caches) plus this process."""
     multiprocess = config.multiprocess
-    if config.redis_addr is None and not config.probe_config_file and multiprocess is None:
+    if (
+        config.redis_addr is None
+        and not config.redis_sentinel_addrs
+        and not config.probe_config_file
+        and multiprocess is None
+    ):
         raise ConfigError(
             "--redis.addr: required by serve (e.g. --redis.addr redis://localhost:6379/0), "
-            "unless --probe.config.file names the targets of /probe or --multiprocess.dir "
-            "the directory of a multi-process application"
+            "unless --redis.sentinel-addr names Sentinels, --probe.config.file the targets "
+            "of /probe or --multiprocess.dir the directory of a multi-process application"
         )
     if multiprocess is not None and not os.path.isdir(multiprocess.multiprocess_dir):
         raise ConfigError(f"--multiprocess.dir: {multiprocess.multiprocess_dir} is not a directory")
