@@ -3,12 +3,14 @@ Prometheus registry, health, analysis, tracing and the routes the web serves.
 
 ``Exporter`` is the running object; ``build`` attaches what every mode shares from the
 settings; ``serve_exporter``, ``demo_exporter`` and ``embedded_exporter`` choose the sources
-of ``cachewatch serve``, ``cachewatch demo`` and an application embedding the library.
+of ``cachewatch serve``, ``cachewatch demo`` and an application embedding the library (in
+multi-process mode, the aggregate of the processes' files instead of this process's table).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,7 @@ from .analysis.engine import Analysis
 from .analysis.health import HealthMonitor
 from .config import Config, ConfigError, files, load_config
 from .config.files import SettingsFiles
-from .config.settings import AnalysisSettings
+from .config.settings import AnalysisSettings, MultiprocessSettings
 from .config.webconfig import WebConfig
 from .demo import DemoWorkload, demo_analysis_config
 from .exposition.families import SnapshotCollector
@@ -33,6 +35,7 @@ from .web.routes import JsonHandler, Route, WSGIApp
 
 if TYPE_CHECKING:
     from .analysis.sampler import Clock
+    from .sources.directory import NodeDirectory
     from .tracing.otel_metrics import OtelMetricsBridge
 
 log = logging.getLogger(__name__)
@@ -134,19 +137,31 @@ def build(
     settings_files: SettingsFiles,
     sources: Sequence[Source],
     caches: CacheTable | None,
+    directory: NodeDirectory | None = None,
+    *,
+    process_metrics: bool = True,
 ) -> Exporter:
-    """An exporter over ``sources`` with what every mode shares: access control, /probe,
-    analysis, tracing. ``settings_files`` were read first, so a bad file stops the command
-    before any source starts."""
-    exporter = Exporter(sources, caches=caches)
+    """An exporter over ``sources`` with what every mode shares: access control, /probe
+    (the configured targets, and the nodes of ``directory``), /discover, analysis, tracing.
+    ``settings_files`` were read first, so a bad file stops the command before any source
+    starts."""
+    exporter = Exporter(sources, caches=caches, process_metrics=process_metrics)
     exporter.web_config = settings_files.web_config
-    if settings_files.probe is not None:
+    if settings_files.probe is not None or directory is not None:
         from .sources.probe import ProbeTargets
         from .web.probe import ProbeApp
 
-        prober = ProbeApp(ProbeTargets(settings_files.probe))
-        exporter.add_wsgi_route("/probe", "scrape a configured Redis target: ?target=NAME", prober)
+        prober = ProbeApp(ProbeTargets(settings_files.probe, directory))
+        what = "scrape a configured Redis target or a node /discover lists: ?target=NAME"
+        exporter.add_wsgi_route("/probe", what, prober)
         exporter.on_close(prober.close)
+    if directory is not None:
+        from .sources.directory import sd_groups
+
+        def discover(_query: Mapping[str, str], found: NodeDirectory = directory) -> Any:
+            return 200, sd_groups(found)
+
+        exporter.add_route("/discover", "the Redis nodes, for http_sd_configs", discover)
     exporter.attach_analysis(config.analysis)
     tracing = config.tracing
     started = spans.setup_tracing(
@@ -161,24 +176,54 @@ def build(
 
 def serve_exporter(config: Config) -> Exporter:
     """``cachewatch serve``: one Redis server (stats and logical caches) plus this process."""
-    if config.redis_addr is None and not config.probe_config_file:
+    multiprocess = config.multiprocess
+    if (
+        config.redis_addr is None
+        and not config.redis_sentinel_addrs
+        and not config.probe_config_file
+        and multiprocess is None
+    ):
         raise ConfigError(
             "--redis.addr: required by serve (e.g. --redis.addr redis://localhost:6379/0), "
-            "unless --probe.config.file names the targets of /probe"
+            "unless --redis.sentinel-addr names Sentinels, --probe.config.file the targets "
+            "of /probe or --multiprocess.dir the directory of a multi-process application"
         )
+    if multiprocess is not None and not os.path.isdir(multiprocess.multiprocess_dir):
+        raise ConfigError(f"--multiprocess.dir: {multiprocess.multiprocess_dir} is not a directory")
     settings_files = files.read_files(config, redis=True)
-    caches = CacheTable(max_caches=config.max_caches)
-    sources: list[Source] = [LocalSource(caches)]
+    caches: CacheTable | None = None
+    sources: list[Source] = []
+    if multiprocess is not None:
+        sources.append(multiprocess_source(multiprocess))
+        log.info("publishing the processes of %s", multiprocess.multiprocess_dir)
+    else:
+        caches = CacheTable(max_caches=config.max_caches)
+        sources.append(LocalSource(caches))
     redis = settings_files.redis
+    directory: NodeDirectory | None = None
     if redis is not None:
         from .sources.redis import RedisSource, import_redis
 
         import_redis()  # without the redis extra: the command says which, before it serves
 
-        sources.insert(0, RedisSource(redis))
         names = ", ".join(str(cache) for cache in redis.caches) or "none"
-        log.info("watching redis %s; logical caches: %s", redis.address, names)
-    return build(config, settings_files, sources, caches)
+        if redis.cluster:
+            from .sources.cluster_source import ClusterSource
+            from .sources.directory import ClusterDirectory
+
+            cluster = ClusterSource(redis)
+            sources.insert(0, cluster)
+            directory = ClusterDirectory(cluster.topology)
+            log.info("watching the redis cluster of %s; logical caches: %s", redis.address, names)
+        else:
+            source = RedisSource(redis)
+            sources.insert(0, source)
+            if source.watch is not None:
+                from .sources.directory import SentinelDirectory
+
+                directory = SentinelDirectory(source.watch, refresh=redis.topology_refresh)
+            log.info("watching redis %s; logical caches: %s", source.where, names)
+    return build(config, settings_files, sources, caches, directory)
 
 
 def demo_exporter(config: Config) -> tuple[Exporter, DemoWorkload]:
@@ -205,5 +250,20 @@ def embedded_exporter() -> Exporter:
         if _embedded is None:
             config = load_config("embedded", {})
             caches = default_table()
-            _embedded = build(config, files.read_files(config), [LocalSource(caches)], caches)
+            settings_files = files.read_files(config)
+            multiprocess = config.multiprocess
+            if multiprocess is None:
+                _embedded = build(config, settings_files, [LocalSource(caches)], caches)
+            else:
+                # Any worker may answer a scrape: only what is the same in all of them (the
+                # aggregate) is published, not this worker's own process metrics.
+                source = multiprocess_source(multiprocess)
+                _embedded = build(config, settings_files, [source], None, process_metrics=False)
         return _embedded
+
+
+def multiprocess_source(settings: MultiprocessSettings) -> Source:
+    """The aggregate of a multi-process application's files (and prometheus_client's)."""
+    from .sources.multiprocess import MultiprocessSource
+
+    return MultiprocessSource(settings)
