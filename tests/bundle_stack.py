@@ -27,7 +27,7 @@ from scripts import stack as stack_launcher
 from cachewatch import CacheRegistry, instrument
 from cachewatch.config import files, load_config
 from cachewatch.config.files import SettingsFiles
-from cachewatch.exporter import Exporter, build
+from cachewatch.exporter import build
 from cachewatch.sources.local import LocalSource
 from cachewatch.sources.redis import RedisSource
 from cachewatch.tracing import spans
@@ -37,6 +37,7 @@ from cachewatch.web.server import serve
 from .otlp_receiver import OtlpReceiver, otlp_receiver
 from .receivers import Inbox, smtp_server, webhook_server
 from .servers import LOOPBACK, ManagedProcess, RedisServer, free_port
+from .topology import deployed_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_CACHE = "search_cache"
@@ -180,36 +181,6 @@ def ready(url: str, timeout: float = 20) -> None:
     raise RuntimeError(f"{url} not ready after {timeout}s")
 
 
-def _topology_servers(
-    stack: contextlib.ExitStack, workdir: Path, master: RedisServer
-) -> list[RedisServer]:
-    """A replica of ``master`` and a cluster of one node holding every slot."""
-    servers = []
-    for name, extra in (
-        ("replica", ["--replicaof", LOOPBACK, str(master.port)]),
-        ("cluster-node", ["--cluster-enabled", "yes", "--cluster-port", str(free_port()),
-                          "--cluster-config-file", str(workdir / "cluster-node" / "nodes.conf")]),
-    ):  # fmt: skip
-        (workdir / name).mkdir()
-        server = RedisServer(workdir / name, extra=extra).start()
-        stack.callback(server.stop)
-        servers.append(server)
-    node = redis_client.Redis(host=LOOPBACK, port=servers[1].port)
-    node.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
-    node.close()
-    return servers
-
-
-def _side_exporter(stack: contextlib.ExitStack, server: RedisServer) -> int:
-    """An exporter of its own for ``server`` (Redis series only), served; its port."""
-    config = load_config("serve", {"redis_addr": server.url}, environ={})
-    exporter = Exporter([RedisSource(files.redis_settings(config))], process_metrics=False)
-    stack.callback(exporter.close)
-    http = serve(make_wsgi_app(exporter), LOOPBACK, 0)
-    stack.callback(http.shutdown)
-    return http.port
-
-
 @contextlib.contextmanager
 def bundle_stack(workdir: Path) -> Iterator[Stack]:
     """Everything started, torn down in reverse order whatever happens."""
@@ -257,9 +228,7 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
         stack.callback(http.shutdown)
         # Redis as deployed, for the topology panels: a replica of that Redis and a one-node
         # cluster, each watched by an exporter of its own (one Prometheus target each).
-        node_ports = [
-            _side_exporter(stack, server) for server in _topology_servers(stack, workdir, redis)
-        ]
+        node_ports = deployed_redis(stack, workdir, redis)
 
         smtp_port, mails = stack.enter_context(smtp_server())
         webhook_port, webhooks = stack.enter_context(webhook_server())
