@@ -11,8 +11,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # redis-server: Redis source tests; openssl: certificates for the Redis TLS test; prometheus:
 # promtool and the end-to-end Prometheus; prometheus-alertmanager: amtool and Alertmanager;
 # prometheus-redis-exporter: the side-by-side benchmark and the metric-name comparison test;
-# docker-compose: validates docker-compose.yml (no Docker engine needed for that).
-PACKAGES="redis-server openssl prometheus prometheus-alertmanager prometheus-redis-exporter docker-compose python3-venv"
+# docker-compose: validates docker-compose.yml (no Docker engine needed for that);
+# chromium, chromium-driver: the status page in a real browser (tests/test_status_page.py).
+PACKAGES="redis-server openssl prometheus prometheus-alertmanager prometheus-redis-exporter docker-compose python3-venv chromium chromium-driver"
 missing=""
 for package in $PACKAGES; do
   dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
