@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# redis-server: Redis source tests; openssl: certificates for the Redis TLS test; prometheus:
+# redis-server: Redis source tests (standalone, replicas, cluster); redis-sentinel: the
+# Sentinel tests (a target, and following the master across a failover); openssl: certificates for the Redis TLS test; prometheus:
 # promtool and the end-to-end Prometheus; prometheus-alertmanager: amtool and Alertmanager;
 # prometheus-redis-exporter: the side-by-side benchmark and the metric-name comparison test;
 # docker-compose: validates docker-compose.yml (no Docker engine needed for that);
 # chromium, chromium-driver: the status page in a real browser (tests/test_status_page.py).
-PACKAGES="redis-server openssl prometheus prometheus-alertmanager prometheus-redis-exporter docker-compose python3-venv chromium chromium-driver"
+PACKAGES="redis-server redis-sentinel openssl prometheus prometheus-alertmanager prometheus-redis-exporter docker-compose python3-venv chromium chromium-driver"
 missing=""
 for package in $PACKAGES; do
   dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
@@ -22,6 +23,13 @@ if [ -n "$missing" ]; then
   echo "installing Debian packages:$missing"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# kubectl (its built-in kustomize renders deploy/kubernetes/ in the tests) ships with the
+# machine image, not with Debian's archive.
+if ! command -v kubectl >/dev/null 2>&1 && [ ! -x /usr/bin/kubectl ]; then
+  echo "kubectl is not installed: tests/test_kubernetes.py renders deploy/kubernetes/ with it" >&2
+  exit 1
 fi
 
 PYTHON="${PYTHON:-python3}"

@@ -161,7 +161,10 @@ def build(
         exporter.on_close(prober.close)
     exporter.attach_analysis(config.analysis)
     tracing = config.tracing
-    if spans.setup_tracing(record_keys=tracing.tracing_record_keys) is not None:
+    started = spans.setup_tracing(
+        record_keys=tracing.tracing_record_keys, instrument=tracing.tracing_instrument
+    )
+    if started is not None:
         exporter.on_close(spans.shutdown_tracing)
     if tracing.otel_metrics_bridge:
         exporter.enable_otel_metrics(scope_labels=tracing.otel_metrics_scope_labels)
@@ -170,10 +173,15 @@ def build(
 
 def serve_exporter(config: Config) -> Exporter:
     """``cachewatch serve``: one Redis server (stats and logical caches) plus this process."""
-    if config.redis_addr is None and not config.probe_config_file:
+    if (
+        config.redis_addr is None
+        and not config.redis_sentinel_addrs
+        and not config.probe_config_file
+    ):
         raise ConfigError(
             "--redis.addr: required by serve (e.g. --redis.addr redis://localhost:6379/0), "
-            "unless --probe.config.file names the targets of /probe"
+            "unless --redis.sentinel-addr names Sentinels or --probe.config.file the targets "
+            "of /probe"
         )
     settings_files = files.read_files(config, redis=True)
     caches = CacheTable(max_caches=config.max_caches)

@@ -1,7 +1,8 @@
 """Settings the library reads from the environment before anything is configured (the cap
-on cache names, when the first cache registers; the key hashes of spans, when tracing starts
-without a ``Config``). An application must not fail over a monitoring setting: a bad value
-is logged and the declared default used."""
+on cache names, when the first cache registers; the key hashes of spans and the
+instrumentations to turn on, when tracing starts without a ``Config``). An application
+must not fail over a monitoring setting: a bad value is logged and the declared default
+used."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def library_setting(name: str, environ: Mapping[str, str] | None = None) -> Any:
     if not raw:
         return default
     try:
+        if meta.multiple:
+            return tuple(meta.parse(item.strip()) for item in raw.split(",") if item.strip())
         return meta.parse(raw)
     except ValueError as exc:
         log.warning("%s: %s; using %s", meta.env, exc, meta.show(default))
@@ -36,3 +39,8 @@ def max_caches(environ: Mapping[str, str] | None = None) -> int:
 def tracing_record_keys(environ: Mapping[str, str] | None = None) -> bool:
     """``CACHEWATCH_TRACING_RECORD_KEYS``: whether spans carry a hash of each key."""
     return bool(library_setting("tracing_record_keys", environ))
+
+
+def tracing_instrument(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """``CACHEWATCH_TRACING_INSTRUMENT``: the OpenTelemetry instrumentations to turn on."""
+    return tuple(library_setting("tracing_instrument", environ))

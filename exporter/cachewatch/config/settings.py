@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..secret import Secret
-from .redisurl import CachePrefix, RedisAddress, parse_cache_prefix, parse_redis_address
+from .redisurl import (
+    CachePrefix,
+    RedisAddress,
+    parse_cache_prefix,
+    parse_redis_address,
+    parse_sentinel_address,
+    parse_sentinel_master,
+)
 from .values import (
     ListenAddress,
     choice,
@@ -50,6 +57,8 @@ which reads the environment only (``load_config("embedded")``)."""
 THRESHOLD_COMMANDS = (*PROCESS_COMMANDS, "generate")
 HIDDEN_COMMANDS = frozenset({"embedded"})
 """Scopes that are not subcommands of the CLI."""
+TRACING_INSTRUMENTATIONS = ("requests", "urllib3")
+"""The libraries ``--tracing.instrument`` can instrument (OpenTelemetry's packages)."""
 
 
 @dataclass(frozen=True)
@@ -322,6 +331,43 @@ class Config:
         "Census budget: keys measured with MEMORY USAGE per census step (0: no memory).",
         parse_census_samples, commands=("serve",), metavar="N",
     )  # fmt: skip
+    # --- Redis as deployed: Sentinel and Cluster -----------------------------------------------
+    redis_sentinel_addrs: tuple[RedisAddress, ...] = setting(
+        "redis.sentinel-addr", (),
+        "A Sentinel to ask for the current master (repeatable: HOST:PORT, or redis:// or "
+        "rediss://); with --redis.sentinel-master the exporter follows the master across "
+        "failovers, and --redis.addr, when given, only says the scheme, DB and credentials.",
+        parse_sentinel_address, multiple=True, commands=("serve",), metavar="HOST:PORT",
+    )  # fmt: skip
+    redis_sentinel_master: str | None = setting(
+        "redis.sentinel-master", None, "Name of the master the Sentinels watch.",
+        parse_sentinel_master, commands=("serve",), metavar="NAME",
+    )  # fmt: skip
+    redis_sentinel_username: str | None = setting(
+        "redis.sentinel-username", None, "Sentinel ACL user name.", commands=("serve",),
+        metavar="USER",
+    )  # fmt: skip
+    redis_sentinel_password: Secret | None = setting(
+        "redis.sentinel-password", None,
+        "Sentinel password; prefer the environment variable or --redis.sentinel-password-file.",
+        Secret, secret=True, commands=("serve",), metavar="PASSWORD",
+    )  # fmt: skip
+    redis_sentinel_password_file: str | None = setting(
+        "redis.sentinel-password-file", None, "File holding the Sentinel password (first line).",
+        commands=("serve",), metavar="PATH",
+    )  # fmt: skip
+    redis_cluster: bool = setting(
+        "redis.cluster", False,
+        "--redis.addr is a seed node of a Redis Cluster: discover every node (/discover for "
+        "Prometheus http_sd_configs, /probe?target=HOST:PORT per node) and count the logical "
+        "caches over all masters.",
+        parse_bool, commands=("serve",), metavar="BOOL",
+    )  # fmt: skip
+    redis_topology_refresh: float = setting(
+        "redis.topology-refresh", 30.0,
+        "How often the cluster's nodes (CLUSTER NODES) and a Sentinel's replicas are read again.",
+        parse_positive_duration, commands=("serve",), metavar="DURATION",
+    )  # fmt: skip
     # --- hardening: access control of the HTTP endpoints ------------------------------------
     web_config_file: str | None = setting(
         "web.config.file",
@@ -380,6 +426,14 @@ class Config:
         "tracing.record-keys", False,
         "Add a SHA-256 hash of each cache key to spans (keys themselves are never recorded).",
         parse_bool, env="CACHEWATCH_TRACING_RECORD_KEYS", metavar="BOOL",
+    )  # fmt: skip
+    tracing_instrument: tuple[str, ...] = setting(
+        "tracing.instrument", (),
+        "OpenTelemetry instrumentations to turn on while tracing, so that a trace shows the "
+        "backend call after a cache miss: requests, urllib3 (comma-separated or repeated; "
+        "needs cachewatch[instrumentation]).",
+        choice(*TRACING_INSTRUMENTATIONS), multiple=True, env="CACHEWATCH_TRACING_INSTRUMENT",
+        metavar="LIBRARY",
     )  # fmt: skip
     otel_metrics_bridge: bool = setting(
         "otel-metrics.bridge", False,
@@ -529,6 +583,7 @@ class TracingOptions:
     """cachewatch's own tracing switches (the standard ``OTEL_*`` variables say the rest)."""
 
     tracing_record_keys: bool = _DEFAULTS.tracing_record_keys
+    tracing_instrument: tuple[str, ...] = _DEFAULTS.tracing_instrument
     otel_metrics_bridge: bool = _DEFAULTS.otel_metrics_bridge
     otel_metrics_scope_labels: bool = _DEFAULTS.otel_metrics_scope_labels
 

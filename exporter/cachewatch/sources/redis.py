@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.metrics_core import Metric
@@ -28,7 +29,10 @@ from .. import catalog
 from ..config.redis import RedisSettings
 from ..snapshot import CacheSnapshot, SourceSnapshot
 from .census import CensusReport, KeyCensus, census_families
-from .redis_info import info_families, parse_info, to_number
+from .infofields import FamilyBuilder
+from .redis_info import ParsedInfo, info_families, parse_info, to_number
+from .sentinel import MasterDetails, add_sentinel_masters, fetch_master_details, masters_of
+from .sentinel_watch import MasterWatch
 
 if TYPE_CHECKING:
     import redis as redis_module
@@ -45,6 +49,17 @@ INFO_SECTIONS = (
     "errorstats", "cluster", "keyspace", "commandstats",
 )  # fmt: skip
 """INFO ALL without latencystats, which nothing here reads: ~35% less of Redis's CPU."""
+CONFIG_NAMES = ("maxmemory", "databases", "io-threads")
+"""Read with CONFIG GET once a minute (one name a command: Redis < 7 takes one)."""
+
+
+@dataclass
+class _Replies:
+    """One poll's replies: INFO, and what the kind of server adds to it."""
+
+    info: Any
+    cluster_info: Any = None
+    sentinel_masters: Any = None
 
 
 class _BlockImports(importlib.abc.MetaPathFinder):
@@ -164,6 +179,16 @@ def _call(client: Any, *args: Any) -> Any:
         pool.release(connection)
 
 
+def _try(client: Any, *args: Any) -> Any:
+    """A command whose error reply is returned, not raised (a connection problem raises)."""
+    try:
+        return _call(client, *args)
+    except Exception as exc:
+        if _is_response_error(exc):
+            return exc
+        raise
+
+
 def _is_response_error(error: Exception) -> bool:
     """An error reply from Redis (the command was refused), not a connection problem."""
     return isinstance(error, import_redis().ResponseError)
@@ -190,6 +215,9 @@ class RedisSource:
     ) -> None:
         self.name = name
         self.settings = settings
+        self.node = settings
+        """The settings of the server polled now (another one after a master switch)."""
+        self.watch = MasterWatch(settings.sentinel, settings) if settings.sentinel else None
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.clock = clock
@@ -205,6 +233,9 @@ class RedisSource:
         self._config_readable: bool | None = None
         self._config_due = 0.0
         self._info_args: tuple[str, ...] = INFO_SECTIONS
+        self.mode = "standalone"
+        """standalone, cluster (a cluster node) or sentinel, as the last INFO said."""
+        self._refused: set[str] = set()
         self._stop = threading.Event()
         self.census: KeyCensus | None = None
         self._census_thread: threading.Thread | None = None
@@ -218,11 +249,47 @@ class RedisSource:
                 self.start_census()
 
     # --- the client -------------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        """The server, as logs name it (a Sentinel-managed master by its name too)."""
+        if self.watch is None:
+            return str(self.node.address)
+        master = self.watch.master
+        return f"master {self.watch.sentinel.master_name} ({master or 'not known yet'})"
+
     def client(self) -> redis_module.Redis:
         with self._client_lock:
             if self._client is None:
-                self._client = connect(self.settings)
+                self._client = connect(self.node)
             return self._client
+
+    def _follow_master(self) -> None:
+        """Ask the Sentinels where the master is; move to it when it changed (a failover):
+        a new client, the census on the new server, and one log line."""
+        assert self.watch is not None
+        master, before = self.watch.resolve()
+        if (self.node.address.host, self.node.address.port) == (master.host, master.port):
+            return
+        old_client = None
+        with self._client_lock:
+            self.node = self.settings.at(master.host, master.port)
+            old_client, self._client = self._client, None
+        self.mode = "standalone"
+        self._config_due = 0.0
+        if old_client is not None:
+            _close_client(old_client)
+        if before is None:
+            log.info("Sentinels name %s as master %s", master, self.watch.sentinel.master_name)
+            return
+        log.warning(
+            "redis master %s moved from %s to %s (failover); following it",
+            self.watch.sentinel.master_name,
+            before,
+            master,
+        )
+        self._retry_at = 0.0
+        if self.census is not None:
+            self.census.restart()
 
     # --- polling ----------------------------------------------------------------------------
     def poll(self) -> SourceSnapshot:
@@ -235,36 +302,99 @@ class RedisSource:
             return self._failed(start, exc)
 
     def _poll_once(self, start: float) -> SourceSnapshot:
+        if self.watch is not None:
+            self._follow_master()  # even while backing off: a failover ends the outage
         now = self.clock()
         if now < self._retry_at:
             return self._down(start, self._last_error)
         client: Any = self.client()
         self.rounds += 1
         try:
-            reply = self._info(client, now)
+            replies = self._round(client, now)
         except Exception as exc:
-            if self._info_args == ("ALL",) or not _is_response_error(exc):
+            if self._info_args in (("ALL",), ()) or not _is_response_error(exc):
                 raise
             # Before Redis 7, INFO takes one section: ALL (the same, plus latencystats).
             log.debug("INFO with several sections refused (%s); using INFO ALL", exc)
             self._info_args = ("ALL",)
-            reply = self._info(client, now)
+            replies = self._round(client, now)
+        info = parse_info(replies.info)
+        if self._learn_mode(client, info, replies):
+            replies = self._round(client, now)
+            info = parse_info(replies.info)
+        sentinel_details = None
+        if self.mode == "sentinel" and replies.sentinel_masters is not None:
+            sentinel_details = fetch_master_details(client, masters_of(replies.sentinel_masters))
         self._recovered()
-        return self._snapshot(start, reply)
+        return self._snapshot(start, info, replies, sentinel_details)
 
-    def _info(self, client: Any, now: float) -> Any:
-        """INFO, plus CONFIG GET in the same round trip when it is due."""
-        if now < self._config_due:
-            return _call(client, "INFO", *self._info_args)
+    def _round(self, client: Any, now: float) -> _Replies:
+        """INFO, plus in the same round trip: CONFIG GET when it is due, CLUSTER INFO on a
+        cluster node, SENTINEL MASTERS on a Sentinel."""
+        config_due = now >= self._config_due and self.mode != "sentinel"
+        if not config_due and self.mode == "standalone":
+            return _Replies(_call(client, "INFO", *self._info_args))
         pipe = client.pipeline(transaction=False)
         pipe.execute_command("INFO", *self._info_args)
-        pipe.execute_command("CONFIG", "GET", "maxmemory")
-        pipe.execute_command("CONFIG", "GET", "databases")
+        if config_due:
+            for name in CONFIG_NAMES:
+                pipe.execute_command("CONFIG", "GET", name)
+        if self.mode == "cluster":
+            pipe.execute_command("CLUSTER", "INFO")
+        if self.mode == "sentinel":
+            pipe.execute_command("SENTINEL", "MASTERS")
         replies = pipe.execute(raise_on_error=False)
         if isinstance(replies[0], Exception):
             raise replies[0]
-        self._read_config(replies[1:], now)
-        return replies[0]
+        rest = replies[1:]
+        if config_due:
+            self._read_config(rest[: len(CONFIG_NAMES)], now)
+            rest = rest[len(CONFIG_NAMES) :]
+        out = _Replies(replies[0])
+        if self.mode == "cluster":
+            out.cluster_info = self._optional(rest[0], "CLUSTER INFO")
+        if self.mode == "sentinel":
+            out.sentinel_masters = self._optional(rest[0], "SENTINEL MASTERS")
+        return out
+
+    def _learn_mode(self, client: Any, info: ParsedInfo, replies: _Replies) -> bool:
+        """What kind of server this is, from its INFO; the first poll that learns it fetches
+        what that kind adds (later polls pipeline it with INFO). True when the poll must be
+        made again (a Sentinel answers its Sentinel section only to a plain INFO)."""
+        fields = info.fields
+        mode = "standalone"
+        if (fields.get("redis_mode") or fields.get("server_mode")) == "sentinel":
+            mode = "sentinel"
+        elif fields.get("cluster_enabled") == "1":
+            mode = "cluster"
+        if mode == self.mode:
+            return False
+        log.debug("redis %s is a %s server", self.where, mode)
+        self.mode = mode
+        if mode == "cluster":
+            replies.cluster_info = self._optional(_try(client, "CLUSTER", "INFO"), "CLUSTER INFO")
+        elif mode == "sentinel":
+            self._config_readable = None  # Sentinel has no CONFIG: not a restriction
+            self._config = {}
+            self._info_args = ()  # its default sections: server, clients, stats, cpu, sentinel
+            return True
+        return False
+
+    def _optional(self, reply: Any, command: str) -> Any:
+        """A reply the snapshot can do without: an error is logged once and left out."""
+        if not isinstance(reply, Exception):
+            return reply
+        if not _is_response_error(reply):
+            raise reply
+        if command not in self._refused:
+            self._refused.add(command)
+            log.info(
+                "%s is not allowed on redis %s (%s); carrying on without it",
+                command,
+                self.where,
+                self._clean(reply),
+            )
+        return None
 
     def _read_config(self, replies: list[Any], now: float) -> None:
         config: dict[str, float] = {}
@@ -275,7 +405,7 @@ class RedisSource:
                 if self._config_readable is not False:
                     log.info(
                         "CONFIG GET is not allowed on redis %s (%s); carrying on without it",
-                        self.settings.address,
+                        self.where,
                         self._clean(reply),
                     )
                 self._config_readable = False
@@ -296,13 +426,30 @@ class RedisSource:
         self._config_readable = True
         self._config_due = now + CONFIG_REFRESH_SECONDS
 
-    def _snapshot(self, start: float, reply: bytes | str) -> SourceSnapshot:
-        info = parse_info(reply)
+    def _snapshot(
+        self,
+        start: float,
+        info: ParsedInfo,
+        replies: _Replies,
+        sentinel_details: list[MasterDetails] | None,
+    ) -> SourceSnapshot:
         databases = int(self._config.get("databases", 0))
         db_indices = range(min(databases, 256)) if databases else (self.settings.address.db,)
+        cluster_info = None
+        if replies.cluster_info is not None:
+            cluster_info = parse_info(_text(replies.cluster_info))
         families, skipped = info_families(
-            info, config_maxmemory=self._config.get("maxmemory"), db_indices=db_indices
+            info,
+            config_maxmemory=self._config.get("maxmemory"),
+            config_io_threads=self._config.get("io-threads"),
+            db_indices=db_indices,
+            cluster_info=cluster_info,
         )
+        if sentinel_details:
+            sentinel = FamilyBuilder()
+            add_sentinel_masters(sentinel, sentinel_details)
+            families += sentinel.families()
+            skipped += sentinel.skipped
         up = catalog.REDIS_UP.family()
         up.add_metric([], 1)
         unparsed = catalog.REDIS_INFO_UNPARSED.family()
@@ -312,6 +459,8 @@ class RedisSource:
             readable = catalog.REDIS_CONFIG_READABLE.family()
             readable.add_metric([], 1 if self._config_readable else 0)
             extra.append(readable)
+        if self.watch is not None:
+            extra.extend(self.watch.families())
         caches: list[CacheSnapshot] = []
         if self.census is not None:
             report = self.census.report()
@@ -352,7 +501,7 @@ class RedisSource:
         if self._failures == 1:
             log.warning(
                 "redis %s is down: %s; retrying with backoff up to %gs",
-                self.settings.address,
+                self.where,
                 self._last_error,
                 self.backoff_max,
             )
@@ -360,7 +509,7 @@ class RedisSource:
         elif now - self._last_down_log >= STILL_DOWN_LOG_EVERY:
             log.warning(
                 "redis %s still down after %d failed polls: %s",
-                self.settings.address,
+                self.where,
                 self._failures,
                 self._last_error,
             )
@@ -369,9 +518,7 @@ class RedisSource:
 
     def _recovered(self) -> None:
         if self._failures:
-            log.info(
-                "redis %s is back after %d failed polls", self.settings.address, self._failures
-            )
+            log.info("redis %s is back after %d failed polls", self.where, self._failures)
         self._failures = 0
         self._retry_at = 0.0
         self._last_error = ""
@@ -379,12 +526,13 @@ class RedisSource:
     def _down(self, start: float, error: str) -> SourceSnapshot:
         up = catalog.REDIS_UP.family()
         up.add_metric([], 0)
+        extra = [up, *(self.watch.families() if self.watch is not None else ())]
         return SourceSnapshot(
             source=self.name,
             up=False,
             timestamp=time.time(),
             duration_seconds=time.perf_counter() - start,
-            extra_families=[up],
+            extra_families=extra,
             error=error or "redis is down",
         )
 
@@ -406,7 +554,7 @@ class RedisSource:
         if memory_allowed and not self.census.memory_allowed:
             log.info(
                 "MEMORY USAGE is not allowed on redis %s; cache memory is not estimated",
-                self.settings.address,
+                self.where,
             )
 
     def _census_loop(self) -> None:
@@ -430,12 +578,18 @@ class RedisSource:
             self._census_thread.join(self.settings.connect_timeout + self.settings.socket_timeout)
         with self._client_lock:
             if self._client is not None:
-                try:
-                    self._client.close()
-                    self._client.connection_pool.disconnect()
-                except Exception:
-                    log.debug("closing the redis client failed", exc_info=True)
+                _close_client(self._client)
                 self._client = None
+        if self.watch is not None:
+            self.watch.close()
+
+
+def _close_client(client: Any) -> None:
+    try:
+        client.close()
+        client.connection_pool.disconnect()
+    except Exception:
+        log.debug("closing a redis client failed", exc_info=True)
 
 
 def _text(value: Any) -> str:
