@@ -210,6 +210,24 @@ CACHES_DROPPED = _c(
 )
 BUILD_INFO = _g("cachewatch_build_info", "Always 1; the version that runs.", ("version",))
 
+# --- multi-process mode: the aggregate of the processes' files ------------------------------
+MULTIPROCESS_PROCESSES = _g(
+    "cachewatch_multiprocess_processes",
+    "Processes whose files make the aggregate, by state: live ones count toward entries and "
+    "memory; dead ones (not yet archived) toward counters only.",
+    ("state",),
+)
+MULTIPROCESS_FILE_ERRORS = _c(
+    "cachewatch_multiprocess_file_errors_total",
+    "Files of the multi-process directory skipped because they were unreadable, truncated, "
+    "corrupt or of another format (the file's last good reading is used, if any).",
+    ("reason",),
+)
+MULTIPROCESS_ARCHIVED = _c(
+    "cachewatch_multiprocess_archived_processes_total",
+    "Dead processes whose counters this process merged into the directory's archive file.",
+)
+
 # --- Redis server: oliver006/redis_exporter's names and meanings ------------------------------
 # So that community dashboards and alert rules work unchanged. Where redis_exporter publishes a
 # counter without the ``_total`` suffix, the series is a gauge here (same sample name). The

@@ -3,12 +3,14 @@ Prometheus registry, health, analysis, tracing and the routes the web serves.
 
 ``Exporter`` is the running object; ``build`` attaches what every mode shares from the
 settings; ``serve_exporter``, ``demo_exporter`` and ``embedded_exporter`` choose the sources
-of ``cachewatch serve``, ``cachewatch demo`` and an application embedding the library.
+of ``cachewatch serve``, ``cachewatch demo`` and an application embedding the library (in
+multi-process mode, the aggregate of the processes' files instead of this process's table).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,7 @@ from .analysis.engine import Analysis
 from .analysis.health import HealthMonitor
 from .config import Config, ConfigError, files, load_config
 from .config.files import SettingsFiles
-from .config.settings import AnalysisSettings, LinkSettings
+from .config.settings import AnalysisSettings, LinkSettings, MultiprocessSettings
 from .config.webconfig import WebConfig
 from .demo import DemoWorkload, demo_analysis_config
 from .exposition.families import SnapshotCollector
@@ -145,11 +147,13 @@ def build(
     settings_files: SettingsFiles,
     sources: Sequence[Source],
     caches: CacheTable | None,
+    *,
+    process_metrics: bool = True,
 ) -> Exporter:
     """An exporter over ``sources`` with what every mode shares: access control, /probe,
     analysis, tracing. ``settings_files`` were read first, so a bad file stops the command
     before any source starts."""
-    exporter = Exporter(sources, caches=caches)
+    exporter = Exporter(sources, caches=caches, process_metrics=process_metrics)
     exporter.web_config = settings_files.web_config
     exporter.links = config.links.by_tool()
     if settings_files.probe is not None:
@@ -173,19 +177,29 @@ def build(
 
 def serve_exporter(config: Config) -> Exporter:
     """``cachewatch serve``: one Redis server (stats and logical caches) plus this process."""
+    multiprocess = config.multiprocess
     if (
         config.redis_addr is None
         and not config.redis_sentinel_addrs
         and not config.probe_config_file
+        and multiprocess is None
     ):
         raise ConfigError(
             "--redis.addr: required by serve (e.g. --redis.addr redis://localhost:6379/0), "
-            "unless --redis.sentinel-addr names Sentinels or --probe.config.file the targets "
-            "of /probe"
+            "unless --redis.sentinel-addr names Sentinels, --probe.config.file the targets "
+            "of /probe or --multiprocess.dir the directory of a multi-process application"
         )
+    if multiprocess is not None and not os.path.isdir(multiprocess.multiprocess_dir):
+        raise ConfigError(f"--multiprocess.dir: {multiprocess.multiprocess_dir} is not a directory")
     settings_files = files.read_files(config, redis=True)
-    caches = CacheTable(max_caches=config.max_caches)
-    sources: list[Source] = [LocalSource(caches)]
+    caches: CacheTable | None = None
+    sources: list[Source] = []
+    if multiprocess is not None:
+        sources.append(multiprocess_source(multiprocess))
+        log.info("publishing the processes of %s", multiprocess.multiprocess_dir)
+    else:
+        caches = CacheTable(max_caches=config.max_caches)
+        sources.append(LocalSource(caches))
     redis = settings_files.redis
     if redis is not None:
         from .sources.redis import RedisSource, import_redis
@@ -222,5 +236,20 @@ def embedded_exporter() -> Exporter:
         if _embedded is None:
             config = load_config("embedded", {})
             caches = default_table()
-            _embedded = build(config, files.read_files(config), [LocalSource(caches)], caches)
+            settings_files = files.read_files(config)
+            multiprocess = config.multiprocess
+            if multiprocess is None:
+                _embedded = build(config, settings_files, [LocalSource(caches)], caches)
+            else:
+                # Any worker may answer a scrape: only what is the same in all of them (the
+                # aggregate) is published, not this worker's own process metrics.
+                source = multiprocess_source(multiprocess)
+                _embedded = build(config, settings_files, [source], None, process_metrics=False)
         return _embedded
+
+
+def multiprocess_source(settings: MultiprocessSettings) -> Source:
+    """The aggregate of a multi-process application's files (and prometheus_client's)."""
+    from .sources.multiprocess import MultiprocessSource
+
+    return MultiprocessSource(settings)

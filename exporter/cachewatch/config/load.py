@@ -103,8 +103,9 @@ def load_config(
     for name, meta, _ in declared:
         if command not in meta.commands and name != "config_file":
             continue
-        if meta.env in environ and environ[meta.env] != "":
-            values[name] = _parse(meta, environ[meta.env], meta.env)
+        from_environ = meta.environ_value(environ)
+        if from_environ is not None:
+            values[name] = _parse(meta, from_environ[1], from_environ[0])
         given = flags.get(name)
         if given is not None and given != []:
             values[name] = _parse(meta, given, meta.flag)

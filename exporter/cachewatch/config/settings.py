@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -73,6 +73,15 @@ class Setting:
     multiple: bool = False
     secret: bool = False
     metavar: str = "VALUE"
+    fallback_env: str | None = None
+    """A second variable read when ``env`` is unset (another tool's name for the setting)."""
+
+    def environ_value(self, environ: Mapping[str, str]) -> tuple[str, str] | None:
+        """(variable, raw value) from the environment: ``env``, else ``fallback_env``."""
+        for name in (self.env, self.fallback_env):
+            if name and environ.get(name, "").strip():
+                return name, environ[name]
+        return None
 
     def show(self, value: Any) -> str:
         """A value as the user would write it (durations as ``30m``, lists comma-separated)."""
@@ -106,10 +115,13 @@ def setting(
     multiple: bool = False,
     secret: bool = False,
     metavar: str = "VALUE",
+    fallback_env: str | None = None,
 ) -> Any:
     """A ``Config`` field declared together with how it is set."""
     env_name = env or ENV_PREFIX + re.sub(r"[.\-]", "_", key).upper()
-    meta = Setting(key, help, parse, env_name, frozenset(commands), multiple, secret, metavar)
+    meta = Setting(
+        key, help, parse, env_name, frozenset(commands), multiple, secret, metavar, fallback_env
+    )
     if multiple:
         return field(default_factory=lambda: tuple(default), metadata={"setting": meta})
     return field(default=default, metadata={"setting": meta})
@@ -477,6 +489,21 @@ class Config:
         env="CACHEWATCH_URL", commands=("report",), metavar="URL",
     )  # fmt: skip
 
+    # --- multi-process applications (gunicorn, uWSGI, Celery, multiprocessing) --------------
+    multiprocess_dir: str | None = setting(
+        "multiprocess.dir", None,
+        "Directory shared by the processes of a multi-process application: each process "
+        "writes its caches' counts there, and whichever process serves /metrics publishes "
+        "their aggregate; see docs/multiprocess.md.",
+        commands=("serve", "embedded"), metavar="DIR", fallback_env="PROMETHEUS_MULTIPROC_DIR",
+    )  # fmt: skip
+    multiprocess_flush_interval: float = setting(
+        "multiprocess.flush-interval", 1.0,
+        "Library, multi-process mode: longest time between two writes of a process's counts "
+        "to its file (and so the most a killed process loses).",
+        parse_positive_duration, commands=("embedded",), metavar="DURATION",
+    )  # fmt: skip
+
     # --- the groups each part of the program is handed ----------------------------------------
     @property
     def alerts(self) -> AlertSettings:
@@ -501,6 +528,13 @@ class Config:
     @property
     def links(self) -> LinkSettings:
         return group(LinkSettings, self)
+
+    @property
+    def multiprocess(self) -> MultiprocessSettings | None:
+        """The multi-process mode's settings, or None when it is off."""
+        if not self.multiprocess_dir:
+            return None
+        return group(MultiprocessSettings, self)
 
 
 def settings() -> list[tuple[str, Setting, Any]]:
@@ -610,3 +644,13 @@ class LinkSettings:
             f.name.removeprefix("links_").removesuffix("_url"): getattr(self, f.name)
             for f in dataclasses.fields(self)
         }
+
+
+@dataclass(frozen=True)
+class MultiprocessSettings:
+    """Multi-process mode: the shared directory, how often a process writes its file, and
+    the cap on cache names that the aggregate keeps."""
+
+    multiprocess_dir: str = ""
+    multiprocess_flush_interval: float = _DEFAULTS.multiprocess_flush_interval
+    max_caches: int = _DEFAULTS.max_caches

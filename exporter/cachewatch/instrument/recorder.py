@@ -62,6 +62,10 @@ class Tally:
     def value(self) -> int:
         return read_count(self.counter) + self._extra
 
+    def after_fork(self) -> None:
+        """In a forked child: a lock another thread of the parent held stays held forever."""
+        self._lock._at_fork_reinit()  # type: ignore[attr-defined]
+
 
 class LatencyHistogram:
     """Fixed-bucket histogram with one exemplar per bucket (the latest traced observation)."""
@@ -82,6 +86,9 @@ class LatencyHistogram:
             self._sum += seconds
             if trace_id is not None:
                 self._exemplars[index] = Exemplar(trace_id, seconds, time.time())
+
+    def after_fork(self) -> None:
+        self._lock._at_fork_reinit()  # type: ignore[attr-defined]
 
     def snapshot(self) -> HistogramSnapshot:
         with self._lock:
@@ -141,6 +148,11 @@ class _Labelled:
 
     def values(self) -> dict[Any, int]:
         return {key: tally.value for key, tally in list(self.tallies.items())}
+
+    def after_fork(self) -> None:
+        self.lock._at_fork_reinit()  # type: ignore[attr-defined]
+        for tally in list(self.tallies.values()):
+            tally.after_fork()
 
 
 class CacheRecorder:
@@ -314,6 +326,20 @@ class CacheRecorder:
                     readings.append(reading)
             self._providers = alive
         return readings
+
+    def after_fork(self) -> None:
+        """In a forked child, make every lock free again: a thread of the parent may have held
+        one at the fork, and that thread does not exist here to release it."""
+        for lock in (self._latency_lock, self._providers_lock):
+            lock._at_fork_reinit()  # type: ignore[attr-defined]
+        for tally in (self.hits, self.misses, self.puts, self.removals, self.evictions,
+                      self.expirations, self.cleanup_removed):  # fmt: skip
+            tally.after_fork()
+        self._errors.after_fork()
+        self._cleanups.after_fork()
+        self._cleanup_duration.after_fork()
+        for histogram in list(self._latency.values()):
+            histogram.after_fork()
 
     # --- collection -------------------------------------------------------------------------
     def snapshot(self) -> CacheSnapshot:
