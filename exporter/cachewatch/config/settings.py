@@ -499,7 +499,7 @@ class Config:
     )  # fmt: skip
     multiprocess_flush_interval: float = setting(
         "multiprocess.flush-interval", 1.0,
-        "Library, multi-process mode: longest time between two writes of a process's counts "
+        "Multi-process mode: longest time between two writes of a process's counts "
         "to its file (and so the most a killed process loses).",
         parse_positive_duration, commands=("embedded",), metavar="DURATION",
     )  # fmt: skip

@@ -167,7 +167,11 @@ class ProcessFlusher:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        """Flush on a fixed schedule, not a fixed pause: a flush slowed down by a busy
+        process (waiting for the interpreter lock) does not push the next one back."""
+        due = time.monotonic() + self.interval
+        while not self._stop.wait(max(0.0, due - time.monotonic())):
+            due = max(due + self.interval, time.monotonic())
             try:
                 self.flush()
             except Exception:  # the thread must outlive any one bad flush

@@ -138,14 +138,29 @@ class _Cache:
         )
 
 
-def _known_sum(values: Iterable[float]) -> float | None:
-    known = [v for v in values if not math.isnan(v)]
-    return math.fsum(known) if known else None
+def _known_sums(columns: Iterable[tuple[float, ...]]) -> list[float | None]:
+    """Per column, the sum of the known values (None when none is): summed in C, and only
+    the columns that come out NaN (an unknown somewhere) summed again without them."""
+    sums: list[float | None] = []
+    for column in columns:
+        total = sum(column)
+        if total != total:  # NaN
+            known = [v for v in column if v == v]
+            sums.append(math.fsum(known) if known else None)
+        else:
+            sums.append(total)
+    return sums
 
 
-def _known_max(values: Iterable[float]) -> float | None:
-    known = [v for v in values if not math.isnan(v)]
-    return max(known) if known else None
+def _known_maxes(columns: Iterable[tuple[float, ...]]) -> list[float | None]:
+    maxes: list[float | None] = []
+    for column in columns:
+        if sum(column) == sum(column):  # no NaN: max is exact
+            maxes.append(max(column))
+        else:
+            known = [v for v in column if v == v]
+            maxes.append(max(known) if known else None)
+    return maxes
 
 
 @dataclass(frozen=True)
@@ -186,10 +201,10 @@ def _add_group(caches: dict[str, _Cache], group: Sequence[tuple[ProcessFile, boo
     else:
         counters = list(map(sum, zip(*(file.counters for file, _ in group), strict=True)))
     live = [file.gauges for file, is_live in group if is_live]
-    live_sums = [_known_sum(slot) for slot in zip(*live, strict=True)] if live else None
+    live_sums = _known_sums(zip(*live, strict=True)) if live else None
     width = len(procfile.GAUGES)
     last = (file.gauges[width - 1 :: width] for file, _ in group)
-    cleanup_times = [_known_max(t) for t in zip(*last, strict=True)]
+    cleanup_times = _known_maxes(zip(*last, strict=True))
     for i, cache_layout in enumerate(layout.caches):
         cache = caches.get(cache_layout.name)
         if cache is None:

@@ -114,6 +114,9 @@ class MultiprocessSource:
         self._bad: dict[str, tuple[int, int]] = {}
         self._layouts = LayoutCache()
         self._unavailable: str | None = None
+        self._last: tuple[tuple[tuple[int, bool], ...], Aggregate, list[ProcessFile]] | None = None
+        """The last aggregate, its key (the files by identity, and their liveness) and the
+        files themselves (held, so that no identity is reused while the key is kept)."""
         self._archive_failure: str | None = None
         self._client_files = PrometheusClientFiles(
             self.directory, lambda _path: self._count("prometheus_client")
@@ -147,7 +150,12 @@ class MultiprocessSource:
                 dead.append(entry.name)
         if reading.archive is not None:
             files.append((reading.archive, False))
-        result = aggregate(files, self.max_caches, self.name)
+        key = tuple((id(file), live) for file, live in files)
+        if self._last is not None and self._last[0] == key:
+            result = self._last[1]  # nothing changed since the last poll
+        else:
+            result = aggregate(files, self.max_caches, self.name)
+            self._last = (key, result, [file for file, _live in files])
         if dead:
             self._archive(dead)
         live_count = sum(1 for _file, live in files if live)
