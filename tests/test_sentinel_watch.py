@@ -90,7 +90,12 @@ def test_follows_the_master_across_a_failover(
         assert value(samples(port), "cache_size", cache="sessions") == 1200
 
         sentinel = connect(guarded.sentinels[0].port, SENTINEL_PASSWORD)
-        assert sentinel.execute_command("SENTINEL", "FAILOVER", guarded.name)
+        # Sentinel refuses (NOGOODSLAVE) until it has heard from the replica lately: retry.
+        wait_until(
+            lambda: sentinel.execute_command("SENTINEL", "FAILOVER", guarded.name),
+            timeout=40,
+            what="Sentinel accepts the failover",
+        )
         wait_until(lambda: guarded.current_master_port() == new.port, what="failover done")
 
         after_text = fetch(port)  # the first poll after the failover

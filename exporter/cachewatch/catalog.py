@@ -694,6 +694,27 @@ REDIS_SENTINEL_UP = _g(
     "1 when a Sentinel answered the last question for the master's address.",
     ("master_name",),
 )
+REDIS_CLUSTER_NODES = _g(
+    "cachewatch_redis_cluster_nodes",
+    "Nodes of the Redis Cluster by role (failed: flagged fail, pfail or without address).",
+    ("role",),
+)
+REDIS_CLUSTER_SLOTS_SERVED = _g(
+    "cachewatch_redis_cluster_slots_served",
+    "Slots served by the masters discovery found healthy (16384 when the cluster is whole).",
+)
+REDIS_CLUSTER_CHANGES = _c(
+    "cachewatch_redis_cluster_topology_changes_total",
+    "Nodes that joined, left or changed role or health, as discovery saw it.",
+)
+REDIS_CLUSTER_DISCOVERY_UP = _g(
+    "cachewatch_redis_cluster_discovery_up",
+    "1 when the last CLUSTER NODES of discovery got an answer.",
+)
+CENSUS_MASTERS = _g(
+    "cachewatch_census_masters",
+    "Masters the census counts keys on (a cluster's masters, each within its own budget).",
+)
 CENSUS_COVERAGE = _g(
     "cachewatch_census_coverage_ratio",
     "Share of the key space counted directly in the cache's size estimate (1 means an exact "

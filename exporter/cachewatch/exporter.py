@@ -36,6 +36,7 @@ from .web.routes import JsonHandler, Route, WSGIApp
 
 if TYPE_CHECKING:
     from .analysis.sampler import Clock
+    from .sources.directory import NodeDirectory
     from .tracing.otel_metrics import OtelMetricsBridge
 
 log = logging.getLogger(__name__)
@@ -147,22 +148,32 @@ def build(
     settings_files: SettingsFiles,
     sources: Sequence[Source],
     caches: CacheTable | None,
+    directory: NodeDirectory | None = None,
     *,
     process_metrics: bool = True,
 ) -> Exporter:
-    """An exporter over ``sources`` with what every mode shares: access control, /probe,
-    analysis, tracing. ``settings_files`` were read first, so a bad file stops the command
-    before any source starts."""
+    """An exporter over ``sources`` with what every mode shares: access control, /probe
+    (the configured targets, and the nodes of ``directory``), /discover, analysis, tracing.
+    ``settings_files`` were read first, so a bad file stops the command before any source
+    starts."""
     exporter = Exporter(sources, caches=caches, process_metrics=process_metrics)
     exporter.web_config = settings_files.web_config
     exporter.links = config.links.by_tool()
-    if settings_files.probe is not None:
+    if settings_files.probe is not None or directory is not None:
         from .sources.probe import ProbeTargets
         from .web.probe import ProbeApp
 
-        prober = ProbeApp(ProbeTargets(settings_files.probe))
-        exporter.add_wsgi_route("/probe", "scrape a configured Redis target: ?target=NAME", prober)
+        prober = ProbeApp(ProbeTargets(settings_files.probe, directory))
+        what = "scrape a configured Redis target or a node /discover lists: ?target=NAME"
+        exporter.add_wsgi_route("/probe", what, prober)
         exporter.on_close(prober.close)
+    if directory is not None:
+        from .sources.directory import sd_groups
+
+        def discover(_query: Mapping[str, str], found: NodeDirectory = directory) -> Any:
+            return 200, sd_groups(found)
+
+        exporter.add_route("/discover", "the Redis nodes, for http_sd_configs", discover)
     exporter.attach_analysis(config.analysis)
     tracing = config.tracing
     started = spans.setup_tracing(
@@ -201,15 +212,30 @@ def serve_exporter(config: Config) -> Exporter:
         caches = CacheTable(max_caches=config.max_caches)
         sources.append(LocalSource(caches))
     redis = settings_files.redis
+    directory: NodeDirectory | None = None
     if redis is not None:
         from .sources.redis import RedisSource, import_redis
 
         import_redis()  # without the redis extra: the command says which, before it serves
 
-        sources.insert(0, RedisSource(redis))
         names = ", ".join(str(cache) for cache in redis.caches) or "none"
-        log.info("watching redis %s; logical caches: %s", redis.address, names)
-    return build(config, settings_files, sources, caches)
+        if redis.cluster:
+            from .sources.cluster_source import ClusterSource
+            from .sources.directory import ClusterDirectory
+
+            cluster = ClusterSource(redis)
+            sources.insert(0, cluster)
+            directory = ClusterDirectory(cluster.topology)
+            log.info("watching the redis cluster of %s; logical caches: %s", redis.address, names)
+        else:
+            source = RedisSource(redis)
+            sources.insert(0, source)
+            if source.watch is not None:
+                from .sources.directory import SentinelDirectory
+
+                directory = SentinelDirectory(source.watch, refresh=redis.topology_refresh)
+            log.info("watching redis %s; logical caches: %s", source.where, names)
+    return build(config, settings_files, sources, caches, directory)
 
 
 def demo_exporter(config: Config) -> tuple[Exporter, DemoWorkload]:

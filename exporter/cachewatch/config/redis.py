@@ -54,6 +54,14 @@ class RedisSettings:
             secrets += [self.sentinel.password, *(a.password for a in self.sentinel.addresses)]
         return redact(text, secrets)
 
+    def one_node(self, host: str, port: int) -> RedisSettings:
+        """How /probe reads one node of this topology: its address, these credentials and
+        timeouts, no census (the census of a topology runs once, in ``serve``), no Sentinel."""
+        address = dataclasses.replace(self.address, host=host, port=port)
+        return dataclasses.replace(
+            self, address=address, caches=(), census_keys=0, sentinel=None, cluster=False
+        )
+
     def at(self, host: str, port: int) -> RedisSettings:
         """These settings for another node (a master Sentinel names, a cluster node)."""
         address = dataclasses.replace(self.address, host=host, port=port)

@@ -314,6 +314,27 @@ class KeyCensus:
             return self._report
 
 
+def census_loop(
+    stop: threading.Event,
+    step: Callable[[], None],
+    failed: Callable[[Exception], None],
+    interval: float,
+) -> None:
+    """The body of a census thread: a step every ``interval``; after a failure, back off
+    (doubling, up to a minute) and carry on with the same cursor."""
+    failures = 0
+    delay = 0.0
+    while not stop.wait(delay):
+        try:
+            step()
+            failures = 0
+            delay = interval
+        except Exception as exc:  # noqa: BLE001 - the census must outlive Redis outages
+            failures += 1
+            failed(exc)
+            delay = min(60.0, interval * 2 ** min(failures, 6))
+
+
 def _halve(steps: list[_Step]) -> list[_Step]:
     merged = [steps[i].merge(steps[i + 1]) for i in range(0, len(steps) - 1, 2)]
     if len(steps) % 2:

@@ -28,7 +28,7 @@ from prometheus_client.metrics_core import Metric
 from .. import catalog
 from ..config.redis import RedisSettings
 from ..snapshot import CacheSnapshot, SourceSnapshot
-from .census import CensusReport, KeyCensus, census_families
+from .census import CensusReport, KeyCensus, census_families, census_loop
 from .infofields import FamilyBuilder
 from .redis_info import ParsedInfo, info_families, parse_info, to_number
 from .sentinel import MasterDetails, add_sentinel_masters, fetch_master_details, masters_of
@@ -128,7 +128,7 @@ def connect(settings: RedisSettings, max_connections: int = 4) -> redis_module.R
     return client
 
 
-class _CensusCalls:
+class CensusCalls:
     """SCAN and pipelined MEMORY USAGE over redis-py, as the census wants them."""
 
     def __init__(self, client: redis_module.Redis) -> None:
@@ -277,7 +277,7 @@ class RedisSource:
         self.mode = "standalone"
         self._config_due = 0.0
         if old_client is not None:
-            _close_client(old_client)
+            close_client(old_client)
         if before is None:
             log.info("Sentinels name %s as master %s", master, self.watch.sentinel.master_name)
             return
@@ -550,7 +550,7 @@ class RedisSource:
         if self.census is None:
             return
         memory_allowed = self.census.memory_allowed
-        self.census.step(_CensusCalls(self.client()))
+        self.census.step(CensusCalls(self.client()))
         if memory_allowed and not self.census.memory_allowed:
             log.info(
                 "MEMORY USAGE is not allowed on redis %s; cache memory is not estimated",
@@ -558,19 +558,14 @@ class RedisSource:
             )
 
     def _census_loop(self) -> None:
-        failures = 0
-        delay = 0.0
-        while not self._stop.wait(delay):
-            try:
-                self.census_step()
-                failures = 0
-                delay = self.settings.census_interval
-            except Exception as exc:  # noqa: BLE001 - the census must outlive Redis outages
-                failures += 1
-                assert self.census is not None
-                self.census.failed()
-                log.debug("census step failed: %s", self._clean(exc))
-                delay = min(60.0, self.settings.census_interval * 2 ** min(failures, 6))
+        census_loop(
+            self._stop, self.census_step, self._census_failed, self.settings.census_interval
+        )
+
+    def _census_failed(self, exc: Exception) -> None:
+        assert self.census is not None
+        self.census.failed()
+        log.debug("census step failed: %s", self._clean(exc))
 
     def close(self) -> None:
         self._stop.set()
@@ -578,13 +573,13 @@ class RedisSource:
             self._census_thread.join(self.settings.connect_timeout + self.settings.socket_timeout)
         with self._client_lock:
             if self._client is not None:
-                _close_client(self._client)
+                close_client(self._client)
                 self._client = None
         if self.watch is not None:
             self.watch.close()
 
 
-def _close_client(client: Any) -> None:
+def close_client(client: Any) -> None:
     try:
         client.close()
         client.connection_pool.disconnect()
