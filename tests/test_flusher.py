@@ -228,3 +228,9 @@ def test_a_process_killed_outright_loses_at_most_its_last_flush_interval(tmp_pat
     rate = int(counted) / 2.3
     assert 0 <= lost <= rate * (interval + 0.5) + 1000, (lost, rate)
     assert killed_at - last_write <= interval + 0.5  # generous: the machine is shared
+
+
+def test_outside_multi_process_mode_the_public_calls_do_nothing(tmp_path: Path) -> None:
+    assert cachewatch.flush() is False
+    cachewatch.mark_process_dead(12345)  # no directory in the environment: nothing to mark
+    cachewatch.mark_process_dead(12345, str(tmp_path / "missing"))  # never raises

@@ -140,6 +140,12 @@ def test_gunicorn_with_recycled_workers(tmp_path: Path) -> None:
         assert check.returncode == 0, check.stdout + check.stderr
         names = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")]
         assert len(names) == len(set(names)) and "app_requests_total" in names
+        # A worker's own process metrics would jump from scrape to scrape: left out there;
+        # the one serving process beside the workers publishes its own.
+        assert "process_cpu_seconds_total" not in names
+        assert value(found, "process_cpu_seconds_total") is not None
+        health = requests.get(f"http://127.0.0.1:{port}/health", timeout=10)
+        assert health.status_code == 200, health.text
     finally:
         gunicorn.stop(timeout=15)
     assert not any(p.name.startswith(".") for p in directory.iterdir())
