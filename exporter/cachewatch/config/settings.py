@@ -32,6 +32,7 @@ from .values import (
     parse_group_labels,
     parse_http_url,
     parse_int,
+    parse_link_url,
     parse_listen_address,
     parse_non_negative,
     parse_number,
@@ -395,6 +396,27 @@ class Config:
         commands=("serve",),
         metavar="PATH",
     )
+    # --- the status page's links to the other tools (shown only when set) --------------------
+    links_grafana_url: str | None = setting(
+        "links.grafana-url", None,
+        "Grafana as the browser reaches it, linked from the status page at /.",
+        parse_link_url, metavar="URL",
+    )  # fmt: skip
+    links_prometheus_url: str | None = setting(
+        "links.prometheus-url", None,
+        "Prometheus as the browser reaches it, linked from the status page at /.",
+        parse_link_url, metavar="URL",
+    )  # fmt: skip
+    links_alertmanager_url: str | None = setting(
+        "links.alertmanager-url", None,
+        "Alertmanager as the browser reaches it, linked from the status page at /.",
+        parse_link_url, metavar="URL",
+    )  # fmt: skip
+    links_jaeger_url: str | None = setting(
+        "links.jaeger-url", None,
+        "Jaeger as the browser reaches it, linked from the status page at /.",
+        parse_link_url, metavar="URL",
+    )  # fmt: skip
 
     # --- analysis: windows of the alert signals ------------------------------------------------
     alert_rate_window: float = setting(
@@ -441,6 +463,22 @@ class Config:
         "bundle.grafana-url", "http://localhost:3000",
         "Grafana base URL that the generated alerts' dashboard_url annotations link to.",
         parse_http_url, commands=("generate",), metavar="URL",
+    )  # fmt: skip
+    redis_replica_lag_seconds: float = setting(
+        "alerts.redis-replica-lag", 30.0,
+        "RedisReplicaLagHigh when a replica has not acknowledged its offset for this long.",
+        parse_positive_duration, commands=("generate",), metavar="DURATION",
+    )  # fmt: skip
+    redis_min_sentinels: int = setting(
+        "alerts.redis-min-sentinels", 3,
+        "RedisSentinelsTooFew when fewer Sentinels than this watch a master and are not down.",
+        parse_positive_int, commands=("generate",), metavar="N",
+    )  # fmt: skip
+    redis_replicas_window: float = setting(
+        "alerts.redis-replicas-window", 600.0,
+        "RedisReplicasDisconnected when a master has fewer replicas than at any time in this "
+        "window.",
+        parse_positive_duration, commands=("generate",), metavar="DURATION",
     )  # fmt: skip
     group_labels: tuple[str, ...] = setting(
         "bundle.group-labels", ("job",),
@@ -502,6 +540,10 @@ class Config:
     @property
     def demo(self) -> DemoSettings:
         return group(DemoSettings, self)
+
+    @property
+    def links(self) -> LinkSettings:
+        return group(LinkSettings, self)
 
     @property
     def multiprocess(self) -> MultiprocessSettings | None:
@@ -584,6 +626,9 @@ class BundleSettings(AlertSettings):
     grafana_url: str = _DEFAULTS.grafana_url
     runbook_url: str = _DEFAULTS.runbook_url
     group_labels: tuple[str, ...] = _DEFAULTS.group_labels
+    redis_replica_lag_seconds: float = _DEFAULTS.redis_replica_lag_seconds
+    redis_min_sentinels: int = _DEFAULTS.redis_min_sentinels
+    redis_replicas_window: float = _DEFAULTS.redis_replicas_window
 
 
 @dataclass(frozen=True)
@@ -601,6 +646,23 @@ class DemoSettings:
     duration: float = _DEFAULTS.duration
     seed: int = _DEFAULTS.seed
     demo_speed: float = _DEFAULTS.demo_speed
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """Where the status page links to, when set: the tools a person goes on to."""
+
+    links_grafana_url: str | None = _DEFAULTS.links_grafana_url
+    links_prometheus_url: str | None = _DEFAULTS.links_prometheus_url
+    links_alertmanager_url: str | None = _DEFAULTS.links_alertmanager_url
+    links_jaeger_url: str | None = _DEFAULTS.links_jaeger_url
+
+    def by_tool(self) -> dict[str, str | None]:
+        """tool -> URL (None: not configured)."""
+        return {
+            f.name.removeprefix("links_").removesuffix("_url"): getattr(self, f.name)
+            for f in dataclasses.fields(self)
+        }
 
 
 @dataclass(frozen=True)
