@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import subprocess
 import sys
@@ -330,3 +331,30 @@ def test_the_deployments_probes_follow_the_source_not_the_alerts(
     redis.stop()
     _wait_status(f"{base}/-/ready", 503)
     assert _status(f"{base}/-/healthy") == 200, "a Redis outage must not restart the pod"
+
+
+def test_the_documented_overlay_renders_and_patches_what_it_says(tmp_path: Path) -> None:
+    docs = (ROOT / "docs/scale.md").read_text()
+    block = docs.split("An overlay to copy", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    overlay = tmp_path / "overlays/production"
+    overlay.mkdir(parents=True)
+    base = os.path.relpath(DEPLOY, overlay)
+    (overlay / "kustomization.yaml").write_text(block.replace("../../deploy/kubernetes", base))
+    result = subprocess.run(
+        [require_binary("kubectl"), "kustomize", str(overlay)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    objects = [d for d in yaml.load_all(result.stdout, Loader=_Loader) if d]
+    assert all(o["metadata"].get("namespace") == "monitoring" for o in objects)
+    assert all(o["metadata"]["labels"]["release"] == "kube-prometheus-stack" for o in objects)
+    main = container(objects)
+    assert main["image"] == "registry.example.com/cachewatch:0.1.0"
+    assert "--redis.addr=rediss://redis-master.cache.svc:6380/0" in main["args"]
+    assert "--redis.password-file=/etc/cachewatch/redis/password" in main["args"]
+    (config,) = by_kind(objects, "AlertmanagerConfig")
+    mail = config["spec"]["receivers"][1]["emailConfigs"][0]
+    assert (mail["smarthost"], mail["requireTLS"]) == ("smtp.example.com:587", True)
+    validate_crd(config)
