@@ -23,6 +23,7 @@ from . import alertmanager as am
 
 FOLDER = "deploy/kubernetes"
 NAME = "cachewatch"
+PART_OF = "app.kubernetes.io/part-of"
 SELECTOR = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "exporter"}
 IMAGE = "cachewatch"
 EMBEDDED_LABEL = "cachewatch.io/scrape"
@@ -60,8 +61,10 @@ PODMONITOR_SECURED = """\
 """
 
 
-def _meta(name: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, **extra}
+def _meta(name: str, labels: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    """Every object is labelled part of cachewatch here rather than by a kustomize
+    transformer, so that any kustomize renders the folder (Debian's kubectl 1.20 too)."""
+    return {"name": name, "labels": {PART_OF: NAME, **(labels or {})}, **extra}
 
 
 def prometheus_rule(name: str, document: dict[str, Any]) -> dict[str, Any]:
@@ -314,7 +317,6 @@ def kustomization(files: list[str]) -> dict[str, Any]:
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "labels": [{"pairs": {"app.kubernetes.io/part-of": NAME}, "includeSelectors": False}],
         "resources": files,
         "images": [{"name": IMAGE, "newTag": __version__}],
     }
