@@ -331,9 +331,11 @@ def single_commands(workdir: Path, fast: bool, python: str) -> list[tuple[str, l
     redis_url = f"redis://127.0.0.1:{PORTS['redis']}/0"
     redis = [binary("redis-server"), "--port", str(PORTS["redis"]), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", str(workdir)]  # fmt: skip
-    exporter = [*cachewatch, "serve", f"--redis.addr={redis_url}",
+    links = [f"--links.prometheus-url=http://127.0.0.1:{PORTS['prometheus']}",
+             f"--links.alertmanager-url=http://127.0.0.1:{PORTS['alertmanager']}"]  # fmt: skip
+    exporter = [*cachewatch, "serve", f"--redis.addr={redis_url}", *links,
                 f"--web.listen-address=127.0.0.1:{PORTS['exporter']}"]  # fmt: skip
-    demo = [*cachewatch, "demo", f"--web.listen-address=127.0.0.1:{PORTS['demo']}"]
+    demo = [*cachewatch, "demo", *links, f"--web.listen-address=127.0.0.1:{PORTS['demo']}"]
     alertmanager = f"127.0.0.1:{PORTS['alertmanager']}"
     prometheus = f"127.0.0.1:{PORTS['prometheus']}"
     return [

@@ -13,8 +13,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # promtool and the end-to-end Prometheus; prometheus-alertmanager: amtool and Alertmanager;
 # prometheus-redis-exporter: the side-by-side benchmark and the metric-name comparison test;
 # docker-compose: validates docker-compose.yml (no Docker engine needed for that);
+# chromium, chromium-driver: the status page in a real browser (tests/test_status_page.py);
 # e2fsprogs: chattr, to make a directory unwritable even for root (multi-process faults).
-PACKAGES="redis-server redis-sentinel openssl prometheus prometheus-alertmanager prometheus-redis-exporter docker-compose python3-venv e2fsprogs"
+PACKAGES="redis-server redis-sentinel openssl prometheus prometheus-alertmanager prometheus-redis-exporter docker-compose python3-venv chromium chromium-driver e2fsprogs"
 missing=""
 for package in $PACKAGES; do
   dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"

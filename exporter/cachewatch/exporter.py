@@ -21,7 +21,7 @@ from .analysis.engine import Analysis
 from .analysis.health import HealthMonitor
 from .config import Config, ConfigError, files, load_config
 from .config.files import SettingsFiles
-from .config.settings import AnalysisSettings, MultiprocessSettings
+from .config.settings import AnalysisSettings, LinkSettings, MultiprocessSettings
 from .config.webconfig import WebConfig
 from .demo import DemoWorkload, demo_analysis_config
 from .exposition.families import SnapshotCollector
@@ -30,7 +30,8 @@ from .sources import Source
 from .sources.local import LocalSource
 from .sources.poller import Poller
 from .tracing import spans
-from .web import probes
+from .web import alerts_page, health_page, probes, report_page
+from .web.html import PageRenderer
 from .web.routes import JsonHandler, Route, WSGIApp
 
 if TYPE_CHECKING:
@@ -66,7 +67,9 @@ class Exporter:
         self.registry.register(self.health)
         self.routes: dict[str, Route] = {}
         self.wsgi_routes: dict[str, tuple[str, WSGIApp]] = {}
-        self.add_route("/health", "health checks with their detail", self._health)
+        self.add_route(
+            "/health", "health checks with their detail", self._health, page=health_page.render
+        )
         self.add_wsgi_route(probes.HEALTHY, "liveness: the process answers", probes.healthy_app())
         self.add_wsgi_route(
             probes.READY,
@@ -74,14 +77,18 @@ class Exporter:
             probes.ready_app(self.health.readiness),
         )
         self._closers: list[Callable[[], None]] = []
+        self.links: dict[str, str | None] = LinkSettings().by_tool()
+        """The tools the pages link to (Grafana, Prometheus, ...), from the settings."""
         self.web_config: WebConfig | None = None
         """Access control for the HTTP server (TLS, basic auth), from the settings."""
         self._closed = threading.Event()
         self.analysis: Analysis | None = None
 
-    def add_route(self, path: str, description: str, handler: JsonHandler) -> None:
-        """Serve ``handler``'s JSON at ``path``."""
-        self.routes[path] = Route(path, description, handler)
+    def add_route(
+        self, path: str, description: str, handler: JsonHandler, page: PageRenderer | None = None
+    ) -> None:
+        """Serve ``handler``'s JSON at ``path``; with a ``page``, HTML to a browser."""
+        self.routes[path] = Route(path, description, handler, page)
 
     def add_wsgi_route(self, path: str, description: str, app: WSGIApp) -> None:
         """Serve a WSGI app at ``path`` (not JSON: /probe answers in the Prometheus format).
@@ -100,8 +107,12 @@ class Exporter:
         for collector in analysis.collectors():
             self.registry.register(collector)
         self.health.add_check(analysis.health_check())
-        self.add_route("/alerts", "alert states and recent transitions", analysis.alerts)
-        self.add_route("/report", "per-cache report with recommendations", analysis.report)
+        self.add_route(
+            "/alerts", "alert states and recent transitions", analysis.alerts, alerts_page.render
+        )
+        self.add_route(
+            "/report", "per-cache report with recommendations", analysis.report, report_page.render
+        )
         self.on_close(analysis.stop)
         self.analysis = analysis
         return analysis.start() if start else analysis
@@ -147,6 +158,7 @@ def build(
     starts."""
     exporter = Exporter(sources, caches=caches, process_metrics=process_metrics)
     exporter.web_config = settings_files.web_config
+    exporter.links = config.links.by_tool()
     if settings_files.probe is not None or directory is not None:
         from .sources.probe import ProbeTargets
         from .web.probe import ProbeApp

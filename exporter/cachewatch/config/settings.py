@@ -32,6 +32,7 @@ from .values import (
     parse_group_labels,
     parse_http_url,
     parse_int,
+    parse_link_url,
     parse_listen_address,
     parse_non_negative,
     parse_number,
@@ -395,6 +396,27 @@ class Config:
         commands=("serve",),
         metavar="PATH",
     )
+    # --- the status page's links to the other tools (shown only when set) --------------------
+    links_grafana_url: str | None = setting(
+        "links.grafana-url", None,
+        "Grafana as the browser reaches it, linked from the status page at /.",
+        parse_link_url, metavar="URL",
+    )  # fmt: skip
+    links_prometheus_url: str | None = setting(
+        "links.prometheus-url", None,
+        "Prometheus as the browser reaches it, linked from the status page at /.",
+        parse_link_url, metavar="URL",
+    )  # fmt: skip
+    links_alertmanager_url: str | None = setting(
+        "links.alertmanager-url", None,
+        "Alertmanager as the browser reaches it, linked from the status page at /.",
+        parse_link_url, metavar="URL",
+    )  # fmt: skip
+    links_jaeger_url: str | None = setting(
+        "links.jaeger-url", None,
+        "Jaeger as the browser reaches it, linked from the status page at /.",
+        parse_link_url, metavar="URL",
+    )  # fmt: skip
 
     # --- analysis: windows of the alert signals ------------------------------------------------
     alert_rate_window: float = setting(
@@ -504,6 +526,10 @@ class Config:
         return group(DemoSettings, self)
 
     @property
+    def links(self) -> LinkSettings:
+        return group(LinkSettings, self)
+
+    @property
     def multiprocess(self) -> MultiprocessSettings | None:
         """The multi-process mode's settings, or None when it is off."""
         if not self.multiprocess_dir:
@@ -601,6 +627,23 @@ class DemoSettings:
     duration: float = _DEFAULTS.duration
     seed: int = _DEFAULTS.seed
     demo_speed: float = _DEFAULTS.demo_speed
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """Where the status page links to, when set: the tools a person goes on to."""
+
+    links_grafana_url: str | None = _DEFAULTS.links_grafana_url
+    links_prometheus_url: str | None = _DEFAULTS.links_prometheus_url
+    links_alertmanager_url: str | None = _DEFAULTS.links_alertmanager_url
+    links_jaeger_url: str | None = _DEFAULTS.links_jaeger_url
+
+    def by_tool(self) -> dict[str, str | None]:
+        """tool -> URL (None: not configured)."""
+        return {
+            f.name.removeprefix("links_").removesuffix("_url"): getattr(self, f.name)
+            for f in dataclasses.fields(self)
+        }
 
 
 @dataclass(frozen=True)
