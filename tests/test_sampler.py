@@ -101,6 +101,15 @@ def test_caches_not_seen_for_a_window_are_forgotten(exporter: Exporter) -> None:
     assert set(analysis.sampler.signals()) == {"stays"}
 
 
+def test_a_round_dated_before_the_last_sample_is_taken_as_of_it(exporter: Exporter) -> None:
+    analysis = exporter.attach_analysis(analysis_config(), clock=FakeClock(), start=False)
+    sampler = analysis.sampler
+    sampler.feed([source(cache("c", hits=1, memory_bytes=10.0))], now=100.0)
+    sampler.feed([source(cache("c", hits=2, memory_bytes=20.0))], now=99.9)  # no ValueError
+    assert sampler.last_sample == 100.0 and sampler.samples == 2
+    assert sampler.history("c")["memory_bytes"] == [(100.0, 10.0), (100.0, 20.0)]
+
+
 FORKED = """
 import os, threading
 from cachewatch import CacheRegistry, Exporter

@@ -92,6 +92,9 @@ class Sampler:
         """Update trends and alert states from one round of snapshots taken at ``now``."""
         now = self.clock() if now is None else now
         with self._sample_lock:
+            if self.last_sample is not None and now < self.last_sample:
+                now = self.last_sample  # trends need time order; a round is never older
+
             signals: dict[str, CacheSignals] = {}
             for snapshot in snapshots:
                 for cache in snapshot.caches if snapshot.up else ():
