@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import threading
 from collections.abc import Iterator
@@ -240,6 +241,19 @@ def test_another_thread_counts_its_own_lookups_while_an_operation_is_open(
         finish.set()
         holder.join(10)
     assert counts(cache_table, "search_cache")[:2] == (1, 6)
+
+
+def test_a_thread_in_a_copy_of_the_context_counts_its_own_lookups(
+    client: redispy.Redis, cache_table: CacheRegistry
+) -> None:
+    with operation("search_cache", cache_table) as op:
+        worker = threading.Thread(
+            target=contextvars.copy_context().run, args=(client.get, "search:in-thread")
+        )
+        worker.start()
+        worker.join(10)
+        op.hit()
+    assert counts(cache_table, "search_cache")[:2] == (1, 1)
 
 
 def test_a_task_that_outlives_its_operation_counts_on_the_cache(

@@ -7,6 +7,7 @@ a second time (``nesting``)."""
 from __future__ import annotations
 
 from contextvars import Token
+from threading import get_ident
 from time import perf_counter
 from types import TracebackType
 
@@ -37,6 +38,7 @@ class CacheOperation(Claim):
         self.recorder = recorder
         self.open = False
         self.outer: Claim | None = None
+        self.owner = 0
         self._counts = None
         self._errors = None
         self.operation = operation
@@ -65,6 +67,7 @@ class CacheOperation(Claim):
     def __enter__(self) -> CacheOperation:
         # Claim the cache in this context (inline: this wraps every remote lookup).
         self.open = True
+        self.owner = get_ident()
         self.outer = nesting.INNERMOST.get()
         self._token = nesting.INNERMOST.set(self)
         self.recorder.claims.append(self)
