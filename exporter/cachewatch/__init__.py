@@ -42,6 +42,7 @@ __all__ = [
     "WSGIApp",
     "__version__",
     "cache_metrics",
+    "configure_alert_threshold",
     "default_registry",
     "embedded_exporter",
     "enable_otel_metrics",
@@ -76,7 +77,34 @@ def start_http_server(
     """
     exporter = exporter or embedded_exporter()
     web_config = load_web_config(web_config_file) if web_config_file else exporter.web_config
-    return serve(make_wsgi_app(exporter), addr, port, web_config)
+    server = serve(make_wsgi_app(exporter), addr, port, web_config)
+    exporter.reload_on_sighup()
+    return server
+
+
+def configure_alert_threshold(
+    alert: str,
+    threshold: float | None,
+    *,
+    severity: str = "warning",
+    cache: str | None = None,
+    escalation: bool | None = None,
+    exporter: Exporter | None = None,
+) -> None:
+    """Change an alert's threshold while the application runs, for one ``cache`` or (None)
+    for every cache; ``threshold`` is in the unit of the alert's signal (bytes, seconds, a
+    ratio), as ``cachewatch_alert_threshold`` shows it, and None sets it back to the
+    configured one. ``escalation`` turns the escalation of the alert's warning to critical
+    on or off (None leaves it).
+
+    The exporter's alert states, ``cachewatch_alert_threshold`` and /alerts follow at once,
+    and so do the generated Prometheus rules, which compare against that series. A value set
+    here stays in force over the configuration file across reloads. Raises ValueError,
+    changing nothing, for an unknown alert or severity or a value its setting would refuse.
+    """
+    (exporter or embedded_exporter()).configure_alert_threshold(
+        alert, threshold, severity=severity, cache=cache, escalation=escalation
+    )
 
 
 def enable_otel_metrics(exporter: Exporter | None = None, **options: Any) -> Any:

@@ -8,18 +8,23 @@ of ``cachewatch serve``, ``cachewatch demo`` and an application embedding the li
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
+from .analysis.definitions import WARNING, alert_definitions
 from .analysis.engine import Analysis
 from .analysis.health import HealthMonitor
 from .config import Config, ConfigError, files, load_config
 from .config.files import SettingsFiles
-from .config.settings import AnalysisSettings
+from .config.settings import AlertSettings, AnalysisSettings, settings
 from .config.webconfig import WebConfig
 from .demo import DemoWorkload, demo_analysis_config
 from .exposition.families import SnapshotCollector
@@ -29,13 +34,67 @@ from .sources.local import LocalSource
 from .sources.poller import Poller
 from .tracing import spans
 from .web import probes
-from .web.routes import JsonHandler, Route, WSGIApp
+from .web.routes import Action, ActionHandler, JsonHandler, Route, WSGIApp
 
 if TYPE_CHECKING:
     from .analysis.sampler import Clock
     from .tracing.otel_metrics import OtelMetricsBridge
 
 log = logging.getLogger(__name__)
+
+RELOAD = "/-/reload"
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """What a reload did: applied (``ok``) or refused (``error``); the changed settings that
+    need a restart; whether the generated rules need ``cachewatch generate`` to follow."""
+
+    ok: bool
+    error: str = ""
+    restart_needed: tuple[str, ...] = ()
+    generate_needed: bool = False
+
+
+def _rule_shape(config: AlertSettings) -> list[Any]:
+    """What the generated rules hold besides the thresholds and escalation, which they read
+    from the exporter's series: alerts, signals, operators, severities, ``for``."""
+    shape: list[Any] = [config.alert_escalate_after_seconds, config.hit_ratio_min_request_rate]
+    for d in alert_definitions(config):
+        timings = [(t.severity, t.for_seconds) for t in d.thresholds]
+        shape.append((d.name, d.signal, d.operator, timings))
+    return shape
+
+
+LIVE_FIELDS = frozenset(f.name for f in dataclasses.fields(AlertSettings)) - {
+    "alert_rate_window", "trend_window",
+}  # fmt: skip
+"""The settings a reload applies at once; every other change waits for a restart."""
+
+
+def _report_reload(running: Config, config: Config, restart: list[str]) -> Reloaded:
+    keys = {name: meta.key for name, meta, _ in settings()}
+    waiting = sorted(
+        {keys.get(name, name) for name in restart}
+        | {
+            meta.key
+            for name, meta, _ in settings()
+            if name not in LIVE_FIELDS and getattr(running, name) != getattr(config, name)
+        }
+    )
+    generate = _rule_shape(running.alerts) != _rule_shape(config.alerts)
+    log.info(
+        "reloaded the configuration%s: alert thresholds and escalation in force now",
+        f" from {config.config_file}" if config.config_file else "",
+    )
+    if waiting:
+        log.warning("reload: changed settings that need a restart: %s", ", ".join(waiting))
+    if generate:
+        log.warning(
+            "reload: the alert definitions changed (alerts, for, escalate-after): run "
+            "cachewatch generate so that the Prometheus rules follow; thresholds follow without"
+        )
+    return Reloaded(True, restart_needed=tuple(waiting), generate_needed=generate)
 
 
 class Exporter:
@@ -63,6 +122,7 @@ class Exporter:
         self.registry.register(self.health)
         self.routes: dict[str, Route] = {}
         self.wsgi_routes: dict[str, tuple[str, WSGIApp]] = {}
+        self.actions: dict[str, Action] = {}
         self.add_route("/health", "health checks with their detail", self._health)
         self.add_wsgi_route(probes.HEALTHY, "liveness: the process answers", probes.healthy_app())
         self.add_wsgi_route(
@@ -75,6 +135,10 @@ class Exporter:
         """Access control for the HTTP server (TLS, basic auth), from the settings."""
         self._closed = threading.Event()
         self.analysis: Analysis | None = None
+        self.config: Config | None = None
+        """The settings in force, when built from a configuration (``build``)."""
+        self._loader: Callable[[], Config] | None = None
+        self._reload_lock = threading.Lock()
 
     def add_route(self, path: str, description: str, handler: JsonHandler) -> None:
         """Serve ``handler``'s JSON at ``path``."""
@@ -84,6 +148,88 @@ class Exporter:
         """Serve a WSGI app at ``path`` (not JSON: /probe answers in the Prometheus format).
         The HTTP layer still applies its limits, auth and the no-500 guarantee."""
         self.wsgi_routes[path] = (description, app)
+
+    def add_action(self, path: str, description: str, handler: ActionHandler) -> None:
+        """Serve ``handler`` at ``path`` for POST requests (behind the web config's auth)."""
+        self.actions[path] = Action(path, description, handler)
+
+    def reloads_with(self, loader: Callable[[], Config]) -> None:
+        """Let SIGHUP and ``POST /-/reload`` re-read the configuration with ``loader`` (the
+        same flags, the environment and file of now)."""
+        self._loader = loader
+        self.add_action(RELOAD, "re-read the configuration file (as SIGHUP does)", self._reload)
+
+    def reload(self) -> Reloaded:
+        """Re-read the configuration and apply its alert settings at once. A configuration
+        that does not load is refused with one log line, and the running settings stay.
+        One reload at a time."""
+        if self._loader is None or self.analysis is None or self.config is None:
+            return Reloaded(False, "this exporter has no configuration to reload")
+        with self._reload_lock:
+            try:
+                config = self._loader()
+                restart = self.analysis.reconfigure(config.analysis)
+            except ConfigError as exc:
+                error = " ".join(str(exc).splitlines())
+                log.error("reload refused, the running settings stay: %s", error)
+                return Reloaded(False, error)
+            running, self.config = self.config, config
+        return _report_reload(running, config, restart)
+
+    def sighup_handler(self) -> Callable[[int, FrameType | None], None]:
+        """A SIGHUP handler that reloads in a thread of its own: a handler runs between two
+        bytecodes of the main thread, which may hold any lock."""
+
+        def on_sighup(_signum: int, _frame: FrameType | None) -> None:
+            log.info("received SIGHUP, reloading the configuration")
+            threading.Thread(target=self.reload, name="cachewatch-reload", daemon=True).start()
+
+        return on_sighup
+
+    def reload_on_sighup(self) -> bool:
+        """Reload on SIGHUP inside an application, unless it handles SIGHUP itself (its
+        handler is not the default, which would end the process) or this is not the main
+        thread (only it may set handlers). True when the handler is set."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_DFL:
+            return False
+        signal.signal(signal.SIGHUP, self.sighup_handler())
+        return True
+
+    def _reload(self) -> tuple[int, Any]:
+        result = self.reload()
+        if not result.ok:
+            return 400, {"status": "error", "error": result.error}
+        return 200, {
+            "status": "success",
+            "restart_needed": list(result.restart_needed),
+            "generate_needed": result.generate_needed,
+        }
+
+    def configure_alert_threshold(
+        self,
+        alert: str,
+        threshold: float | None,
+        *,
+        severity: str = WARNING,
+        cache: str | None = None,
+        escalation: bool | None = None,
+    ) -> None:
+        """See ``cachewatch.configure_alert_threshold``."""
+        if self.analysis is None:
+            raise RuntimeError("this exporter runs no analysis: no alerts to configure")
+        self.analysis.configure_alert_threshold(
+            alert, threshold, severity=severity, cache=cache, escalation=escalation
+        )
+        log.info(
+            "alert threshold set: %s severity=%s cache=%s threshold=%s%s",
+            alert,
+            severity,
+            cache if cache is not None else "(every cache)",
+            "(configured)" if threshold is None else f"{threshold:g}",
+            "" if escalation is None else f" escalation={'on' if escalation else 'off'}",
+        )
 
     def on_close(self, closer: Callable[[], None]) -> None:
         self._closers.append(closer)
@@ -129,16 +275,22 @@ class Exporter:
         self.poller.close()
 
 
+Loader = Callable[[], Config]
+"""Loads the configuration again, as at start (same command and flags), for a reload."""
+
+
 def build(
     config: Config,
     settings_files: SettingsFiles,
     sources: Sequence[Source],
     caches: CacheTable | None,
+    reload: Loader | None = None,
 ) -> Exporter:
     """An exporter over ``sources`` with what every mode shares: access control, /probe,
-    analysis, tracing. ``settings_files`` were read first, so a bad file stops the command
-    before any source starts."""
+    analysis, tracing, and the reload by ``reload``. ``settings_files`` were read first, so
+    a bad file stops the command before any source starts."""
     exporter = Exporter(sources, caches=caches)
+    exporter.config = config
     exporter.web_config = settings_files.web_config
     if settings_files.probe is not None:
         from .sources.probe import ProbeTargets
@@ -148,6 +300,8 @@ def build(
         exporter.add_wsgi_route("/probe", "scrape a configured Redis target: ?target=NAME", prober)
         exporter.on_close(prober.close)
     exporter.attach_analysis(config.analysis)
+    if reload is not None:
+        exporter.reloads_with(reload)
     tracing = config.tracing
     if spans.setup_tracing(record_keys=tracing.tracing_record_keys) is not None:
         exporter.on_close(spans.shutdown_tracing)
@@ -156,7 +310,7 @@ def build(
     return exporter
 
 
-def serve_exporter(config: Config) -> Exporter:
+def serve_exporter(config: Config, reload: Loader | None = None) -> Exporter:
     """``cachewatch serve``: one Redis server (stats and logical caches) plus this process."""
     if config.redis_addr is None and not config.probe_config_file:
         raise ConfigError(
@@ -173,16 +327,17 @@ def serve_exporter(config: Config) -> Exporter:
         sources.insert(0, RedisSource(redis))
         names = ", ".join(str(cache) for cache in redis.caches) or "none"
         log.info("watching redis %s; logical caches: %s", redis.address, names)
-    return build(config, settings_files, sources, caches)
+    return build(config, settings_files, sources, caches, reload)
 
 
-def demo_exporter(config: Config) -> tuple[Exporter, DemoWorkload]:
+def demo_exporter(config: Config, reload: Loader | None = None) -> tuple[Exporter, DemoWorkload]:
     """``cachewatch demo``: the demo's in-process caches under its workload (not started),
-    with the analysis's durations compressed to the demo's pace."""
+    with the analysis's durations compressed to the demo's pace (on reload too)."""
     settings_files = files.read_files(config)
     config = demo_analysis_config(config)
     caches = CacheTable(max_caches=config.max_caches)
-    exporter = build(config, settings_files, [LocalSource(caches)], caches)
+    reload_demo = None if reload is None else (lambda: demo_analysis_config(reload()))
+    exporter = build(config, settings_files, [LocalSource(caches)], caches, reload_demo)
     demo = config.demo
     return exporter, DemoWorkload(seed=demo.seed, speed=demo.demo_speed, registry=caches)
 
@@ -199,5 +354,11 @@ def embedded_exporter() -> Exporter:
         if _embedded is None:
             config = load_config("embedded", {})
             caches = default_table()
-            _embedded = build(config, files.read_files(config), [LocalSource(caches)], caches)
+            _embedded = build(
+                config,
+                files.read_files(config),
+                [LocalSource(caches)],
+                caches,
+                lambda: load_config("embedded", {}),
+            )
         return _embedded

@@ -1,4 +1,5 @@
-"""Running a cachewatch process: serve HTTP, print where, stop cleanly on a signal."""
+"""Running a cachewatch process: serve HTTP, print where, reload on SIGHUP, stop cleanly on
+SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -101,6 +102,7 @@ def run_until_stopped(
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, exporter.sighup_handler())
     out("cachewatch is serving:")
     for url in urls(server, exporter):
         out(f"  {url}")

@@ -49,16 +49,27 @@ def _add_settings(parser: argparse.ArgumentParser, command: str) -> None:
             parser.add_argument(meta.flag, dest=name, metavar=meta.metavar, help=text)
 
 
-def _run_demo(config: Config, _args: argparse.Namespace) -> int:
+def _flags(args: argparse.Namespace) -> dict[str, object]:
+    """The settings given on the command line (argparse's namespace without the command)."""
+    return {k: v for k, v in vars(args).items() if k != "command"}
+
+
+def _reloader(command: str, args: argparse.Namespace) -> Callable[[], Config]:
+    """Loads the configuration as at start: the same flags, the environment and file of now."""
+    flags = _flags(args)
+    return lambda: load_config(command, flags)
+
+
+def _run_demo(config: Config, args: argparse.Namespace) -> int:
     from .run import run_demo
 
-    return run_demo(config)
+    return run_demo(config, _reloader("demo", args))
 
 
-def _run_serve(config: Config, _args: argparse.Namespace) -> int:
+def _run_serve(config: Config, args: argparse.Namespace) -> int:
     from .run import run_serve
 
-    return run_serve(config)
+    return run_serve(config, _reloader("serve", args))
 
 
 def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -256,8 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     command = COMMANDS[args.command]
     try:
-        flags = {k: v for k, v in vars(args).items() if k != "command"}
-        config = load_config(command.name, flags) if command.takes_settings else Config()
+        config = load_config(command.name, _flags(args)) if command.takes_settings else Config()
         return command.run(config, args)
     except ConfigError as exc:
         print(f"cachewatch: error: {one_line(str(exc))}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """The routing of the exporter's HTTP endpoints: a landing page, /metrics, and the JSON and
-WSGI routes a site adds (/health, /report, /alerts, /probe).
+WSGI routes a site adds (/health, /report, /alerts, /probe), and its actions (/-/reload).
 
-Only GET and HEAD; unknown paths are 404, other methods 405, malformed requests 400 (the
+GET and HEAD everywhere but at the actions, which take POST only (as Prometheus's
+/-/reload does); unknown paths are 404, other methods 405, malformed requests 400 (the
 limits on request size live in ``httpd``; TLS and basic auth in ``server`` and ``auth``).
 /metrics is ``metrics``'s app: content negotiation, gzip, single flight.
 """
@@ -31,11 +32,24 @@ JsonHandler = Callable[[Mapping[str, str]], tuple[int, Any]]
 """Takes the query parameters; returns (HTTP status, JSON-serialisable body)."""
 
 
+ActionHandler = Callable[[], tuple[int, Any]]
+"""Does something (reload the configuration); returns (HTTP status, JSON body)."""
+
+
 @dataclass(frozen=True)
 class Route:
     path: str
     description: str
     handler: JsonHandler
+
+
+@dataclass(frozen=True)
+class Action:
+    """A POST endpoint that changes the running process (``/-/reload``)."""
+
+    path: str
+    description: str
+    handler: ActionHandler
 
 
 class Site(Protocol):
@@ -49,6 +63,9 @@ class Site(Protocol):
 
     @property
     def wsgi_routes(self) -> Mapping[str, tuple[str, WSGIApp]]: ...
+
+    @property
+    def actions(self) -> Mapping[str, Action]: ...
 
 
 MAX_QUERY_LENGTH = 4096
@@ -85,13 +102,18 @@ def _landing(exporter: Site) -> bytes:
     links = [("/metrics", "Prometheus metrics (OpenMetrics when asked for)")]
     links += [(route.path, route.description) for route in exporter.routes.values()]
     links += [(path, description) for path, (description, _) in exporter.wsgi_routes.items()]
+    actions = "".join(
+        f"<li><code>POST {html.escape(a.path)}</code> — {html.escape(a.description)}</li>"
+        for a in exporter.actions.values()
+    )
     items = "\n".join(
         f'<li><a href="{html.escape(path)}">{html.escape(path)}</a> — {html.escape(text)}</li>'
         for path, text in links
     )
     return (
         '<!doctype html><html><head><meta charset="utf-8"><title>cachewatch</title></head>'
-        f"<body><h1>cachewatch {html.escape(__version__)}</h1><ul>{items}</ul></body></html>\n"
+        f"<body><h1>cachewatch {html.escape(__version__)}</h1><ul>{items}{actions}</ul>"
+        "</body></html>\n"
     ).encode()
 
 
@@ -131,6 +153,8 @@ def make_wsgi_app(exporter: Site) -> WSGIApp:
         path = environ.get("PATH_INFO", "/") or "/"
         query_string = environ.get("QUERY_STRING", "")
         known = path in ("/", "/metrics") or path in exporter.routes or path in exporter.wsgi_routes
+        if path in exporter.actions:
+            return _action(exporter.actions[path], method, start_response)
         if not known:
             return respond(start_response, "404 Not Found", b"not found\n", "text/plain")
         if method not in ("GET", "HEAD"):
@@ -163,3 +187,20 @@ def make_wsgi_app(exporter: Site) -> WSGIApp:
         return [] if method == "HEAD" else body
 
     return app
+
+
+def _action(action: Action, method: str, start_response: StartResponse) -> list[bytes]:
+    """POST only; the handler's JSON, or a 503 with the detail in the log if it fails."""
+    if method != "POST":
+        return respond(
+            start_response,
+            "405 Method Not Allowed",
+            b"only POST requests allowed\n",
+            "text/plain",
+            [("Allow", "POST")],
+        )
+    try:
+        code, payload = action.handler()
+        return _json(start_response, code, payload)
+    except Exception:  # noqa: BLE001 - never a 500 or a traceback to the client
+        return _internal_error(start_response, action.path)
