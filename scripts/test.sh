@@ -8,11 +8,12 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# redis-server: Redis source tests; openssl: certificates for the Redis TLS test; prometheus:
+# redis-server: Redis source tests (standalone, replicas, cluster); redis-sentinel: the
+# Sentinel tests (a target, and following the master across a failover); openssl: certificates for the Redis TLS test; prometheus:
 # promtool and the end-to-end Prometheus; prometheus-alertmanager: amtool and Alertmanager;
 # prometheus-redis-exporter: the side-by-side benchmark and the metric-name comparison test;
 # docker-compose: validates docker-compose.yml (no Docker engine needed for that).
-PACKAGES="redis-server openssl prometheus prometheus-alertmanager prometheus-redis-exporter docker-compose python3-venv"
+PACKAGES="redis-server redis-sentinel openssl prometheus prometheus-alertmanager prometheus-redis-exporter docker-compose python3-venv"
 missing=""
 for package in $PACKAGES; do
   dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"

@@ -134,10 +134,15 @@ class Stack:
         result: list[dict[str, Any]] = answer["data"]["result"]
         return result
 
-    def label_values(self, label: str, metric: str) -> list[str]:
+    def label_values(self, label: str, selector: str) -> list[str]:
+        """Grafana's ``label_values(selector, label)`` over the last hour."""
+        end = time.time()
         answer = requests.get(
-            f"{self.prometheus}/api/v1/label/{label}/values", params={"match[]": metric}, timeout=10
+            f"{self.prometheus}/api/v1/label/{label}/values",
+            params={"match[]": selector, "start": end - 3600, "end": end},
+            timeout=10,
         ).json()
+        assert answer["status"] == "success", (label, selector, answer)
         values: list[str] = answer["data"]
         return values
 

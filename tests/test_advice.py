@@ -38,17 +38,33 @@ def test_low_hit_ratio_with_high_evictions_means_capacity_too_small() -> None:
     assert "now 4000 entries" in advice.message
 
 
-def test_low_hit_ratio_with_few_evictions_means_ttl_or_unique_keys() -> None:
+def test_low_hit_ratio_with_many_expirations_means_the_ttl_is_too_short() -> None:
     s = signals(
         hit_ratio=0.3,
         eviction_ratio=0.01,
         window_increase={"puts": 1000.0, "expirations": 800.0},
     )
     (advice,) = recommendations(s, CONFIG)
-    assert advice.kind == "ttl_too_short_or_unique_keys"
+    assert advice.kind == "ttl_too_short"
     assert advice.evidence["expirations_per_put"] == 0.8
     assert advice.evidence["hit_ratio"] == 0.3
     assert "0.80 expirations per put" in advice.message and "30.0%" in advice.message
+    assert "lengthen the TTL" in advice.message
+
+
+def test_no_ttl_advice_for_a_cache_without_a_ttl() -> None:
+    # A plain dict: nothing ever expires, so the TTL cannot be the cause.
+    s = signals(hit_ratio=0.3, eviction_ratio=0.0, window_increase={"puts": 1000.0})
+    (advice,) = recommendations(s, CONFIG)
+    assert advice.kind == "keys_rarely_repeat"
+    assert advice.evidence["expirations_per_put"] == 0.0
+    assert "TTL" not in advice.message and "ttl" not in advice.message.lower()
+    assert "keys rarely repeat" in advice.message
+    # A TTL cache whose entries seldom expire gets the same advice: its TTL is not the cause.
+    few = signals(
+        hit_ratio=0.3, eviction_ratio=0.0, window_increase={"puts": 1000.0, "expirations": 50.0}
+    )
+    assert kinds(few) == ["keys_rarely_repeat"]
 
 
 def test_no_hit_ratio_advice_for_a_healthy_or_idle_cache() -> None:

@@ -130,6 +130,12 @@ def test_pending_firing_escalated_resolved(alertname: str) -> None:
     assert active(ev, alertname) == {"warning": 0, "critical": 1}
     (state,) = [s for s in ev.states() if s.alertname == alertname]
     assert state.escalated and state.state == "firing"
+    # The warning's threshold holds: never "(critical)" beside it.
+    assert state.summary.endswith(" (warning for 2m, escalated to critical)"), state.summary
+    assert "(critical)" not in state.summary
+    step(ev, 165, warn(), alertname)
+    (later,) = [s for s in ev.states() if s.alertname == alertname]
+    assert later.summary.endswith(" (warning for 2m, escalated to critical)")
     assert step(ev, 170, good(), alertname) == ["resolved:critical"]
     assert active(ev, alertname) == {"warning": 0, "critical": 0}
     counts = transitions_total(ev)

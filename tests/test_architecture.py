@@ -16,6 +16,7 @@ PACKAGE = ROOT / "exporter" / "cachewatch"
 ENVIRONMENT_READERS = {
     "tracing/settings.py": "the standard OTEL_* variables",
     "cli/lifecycle.py": "glibc's MALLOC_ARENA_MAX",
+    "cli/report.py": "the terminal's standard COLUMNS",
 }
 
 

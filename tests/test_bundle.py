@@ -306,7 +306,7 @@ def test_dashboards_have_descriptions_units_legends_and_config_thresholds() -> N
             assert p["targets"] and all(t["legendFormat"] for t in p["targets"]), where
             assert all(t["datasource"]["uid"] == "prometheus" for t in p["targets"]), where
     detail = found["cache-detail"]
-    assert detail["templating"]["list"][0]["name"] == "cache"
+    assert [v["name"] for v in detail["templating"]["list"]] == ["job", "instance", "cache"]
     hit = panel(detail, "Hit ratio")
     assert [s["value"] for s in hit["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [
         None,
@@ -387,7 +387,8 @@ def test_render_all_is_deterministic() -> None:
 # --- metric names: spelled in the catalogue ------------------------------------------------
 PROMQL_WORDS = {
     "sum", "max", "min", "by", "on", "and", "or", "unless", "rate", "increase", "deriv",
-    "predict_linear", "histogram_quantile", "clamp_min", "time", "le", "ALERTS",
+    "predict_linear", "histogram_quantile", "clamp_min", "time", "le", "ALERTS", "topk",
+    "bottomk", "count", "vector",
 }  # fmt: skip
 PROMETHEUS_OWN = {"up", "scrape_duration_seconds", "scrape_samples_scraped",
                   "process_resident_memory_bytes", "process_cpu_seconds_total"}  # fmt: skip
@@ -421,3 +422,41 @@ def test_alerts_ack_rejects_a_bad_label_matcher(capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().err == (
         "cachewatch: error: --label: expected NAME=VALUE, got 'job'\n"
     )
+
+
+def test_every_dashboard_query_is_filtered_by_the_variables_that_apply() -> None:
+    """Group labels and cache always; instance wherever the series still has it (the recording
+    rules of a service and Prometheus's ALERTS do not)."""
+    checked = 0
+    for name, dashboard in dashboards().items():
+        template = {v["name"]: v for v in dashboard["templating"]["list"]}
+        assert list(template)[:2] == ["job", "instance"], name
+        for var in ("job", "instance"):
+            assert template[var]["multi"] and template[var]["includeAll"], (name, var)
+            assert template[var]["allValue"] == ".*", (name, var)
+        for p in dashboard["panels"]:
+            for target in p["targets"]:
+                expr, checked = target["expr"], checked + 1
+                assert 'job=~"$job"' in expr, (name, p["title"], expr)
+                if "cache" in template and "cachewatch_alert_threshold" not in expr:  # no cache
+                    assert 'cache=~"$cache"' in expr, (name, p["title"], expr)
+                raw = {n for n in metric_names(expr) if ":" not in n and n != "ALERTS"}
+                if raw:
+                    assert 'instance=~"$instance"' in expr, (name, p["title"], expr)
+    assert checked > 80
+
+
+def test_the_fleet_dashboard_leads_to_the_cache_detail() -> None:
+    fleet = dashboards()["cache-fleet"]
+    tables = [p for p in fleet["panels"] if p["type"] == "table"]
+    assert {"Worst hit ratio", "Most misses"} <= {p["title"] for p in tables}
+    for title in ("Worst hit ratio", "Most misses", "Highest error ratio", "Most memory"):
+        (link,) = panel(fleet, title)["fieldConfig"]["defaults"]["links"]
+        assert link["url"].startswith(f"/d/{DASHBOARD_UIDS['detail']}?")
+        assert "var-job=${__data.fields.job}&var-cache=${__data.fields.cache}" in link["url"]
+    worst = panel(fleet, "Worst hit ratio")["targets"][0]
+    assert worst["format"] == "table" and worst["instant"]
+    assert worst["expr"].startswith("bottomk(10, cache:hit_ratio:rate5m")
+    overview = dashboards()["cache-overview"]
+    (link,) = panel(overview, "Hit ratio")["fieldConfig"]["defaults"]["links"]
+    assert "var-cache=${__field.labels.cache}" in link["url"]

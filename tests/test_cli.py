@@ -84,3 +84,32 @@ def test_check_config_rejects_bad_files(
     assert main(["check-config", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_check_config_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    path = tmp_path / "cachewatch.yml"
+    path.write_text("alerts:\n  memory_warning_mb: 250\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cachewatch.cli", "check-config", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before the command writes (as `| head -0`)
+    try:
+        err = process.stderr.read()
+        process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 141
+    assert err == ""  # no traceback, no "Exception ignored" at exit
+
+
+def test_help_into_a_closed_pipe_ends_quietly() -> None:
+    result = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m cachewatch.cli demo --help | head -n 1"],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.stdout.startswith("usage: cachewatch demo")
+    assert result.stderr == ""

@@ -287,14 +287,19 @@ REDIS_INSTANCE_INFO = _g(
     "redis_instance_info",
     "Information about the Redis instance; always 1.",
     ("role", "redis_version", "redis_build_id", "redis_mode", "os", "maxmemory_policy",
-     "tcp_port", "run_id", "process_id"),
+     "tcp_port", "run_id", "process_id", "master_replid"),
 )  # fmt: skip
+REDIS_INSTANCE_INFO_VALKEY_LABELS = ("valkey_version", "valkey_release_stage")
+"""Labels redis_instance_info gains on Valkey (after the others), as redis_exporter adds them."""
 REDIS_START_TIME = _g(
     "redis_start_time_seconds", "Start time of the Redis instance since unix epoch in seconds."
 )
 REDIS_DB_KEYS = _g("redis_db_keys", "Total number of keys by DB.", ("db",))
 REDIS_DB_KEYS_EXPIRING = _g(
     "redis_db_keys_expiring", "Total number of expiring keys by DB.", ("db",)
+)
+REDIS_DB_KEYS_CACHED = _g(
+    "redis_db_keys_cached", "Keys cached in memory by DB (KeyDB with FLASH storage).", ("db",)
 )
 REDIS_DB_AVG_TTL = _g("redis_db_avg_ttl_seconds", "Avg TTL in seconds.", ("db",))
 REDIS_COMMANDS = _c("redis_commands_total", "Total number of calls per command.", ("cmd",))
@@ -315,16 +320,26 @@ REDIS_COMMANDS_FAILED = _c(
 )  # fmt: skip
 REDIS_ERRORS = _c("redis_errors_total", "Total number of errors per error type.", ("err",))
 REDIS_CONFIG_MAXMEMORY = _g("redis_config_maxmemory", "maxmemory as read by CONFIG GET.")
+REDIS_CONFIG_IO_THREADS = _g("redis_config_io_threads", "io-threads as read by CONFIG GET.")
 
 REDIS_INFO_FIELDS: tuple[InfoField, ...] = (
     # server and clients
     _rg("uptime_in_seconds", "redis_uptime_in_seconds", "Seconds since the server started."),
+    _rg("hz", "redis_hz", "Current frequency of background tasks."),
+    _rg("configured_hz", "redis_configured_hz", "Configured frequency of background tasks."),
     _rg("process_id", "redis_process_id", "Process id of the server."),
     _rg("io_threads_active", "redis_io_threads_active", "1 while I/O threads are active."),
     _rg("connected_clients", "redis_connected_clients", "Client connections (not replicas)."),
     _rg("cluster_connections", "redis_cluster_connections", "Sockets used by the cluster bus."),
     _rg("blocked_clients", "redis_blocked_clients", "Clients pending on a blocking call."),
     _rg("maxclients", "redis_max_clients", "The maxclients setting."),
+    _rg("maxclients", "redis_config_maxclients", "The maxclients setting (INFO has it)."),
+    _rg("pubsub_clients", "redis_pubsub_clients", "Clients in pub/sub mode."),
+    _rg("watching_clients", "redis_watching_clients", "Clients in WATCH mode."),
+    _rg("total_watched_keys", "redis_total_watched_keys", "Keys being watched."),
+    _rg("total_blocking_keys", "redis_total_blocking_keys", "Keys clients are blocked on."),
+    _rg("total_blocking_keys_on_nokey", "redis_total_blocking_keys_on_nokey",
+        "Keys clients are blocked on until they exist."),
     _rg("tracking_clients", "redis_tracking_clients", "Clients being tracked."),
     _rg("clients_in_timeout_table", "redis_clients_in_timeout_table",
         "Clients in the clients timeout table."),
@@ -343,6 +358,28 @@ REDIS_INFO_FIELDS: tuple[InfoField, ...] = (
     _rg("used_memory_dataset", "redis_memory_used_dataset_bytes", "Bytes used by the dataset."),
     _rg("used_memory_scripts", "redis_memory_used_scripts_bytes", "Bytes used by cached scripts."),
     _rg("maxmemory", "redis_memory_max_bytes", "The maxmemory setting (0 means no limit)."),
+    _rg("total_system_memory", "redis_total_system_memory_bytes",
+        "Physical memory of the host Redis runs on."),
+    _rg("used_memory_vm_eval", "redis_memory_used_vm_eval_bytes", "Bytes used by the Lua VM."),
+    _rg("used_memory_scripts_eval", "redis_memory_used_scripts_eval_bytes",
+        "Bytes of overhead of EVAL scripts."),
+    _rg("used_memory_vm_functions", "redis_memory_used_vm_functions_bytes",
+        "Bytes used by the functions' VM."),
+    _rg("used_memory_functions", "redis_memory_used_functions_bytes",
+        "Bytes of overhead of functions."),
+    _rg("used_memory_vm_total", "redis_memory_used_vm_total_bytes",
+        "Bytes used by every script VM."),
+    _rg("number_of_functions", "redis_number_of_functions", "Loaded functions."),
+    _rg("number_of_libraries", "redis_number_of_libraries", "Loaded function libraries."),
+    _rg("mem_replication_backlog", "redis_mem_replication_backlog_bytes",
+        "Bytes used by the replication backlog."),
+    _rg("mem_total_replication_buffers", "redis_mem_total_replication_buffers_bytes",
+        "Bytes of every replication buffer."),
+    _rg("mem_cluster_links", "redis_mem_cluster_links_bytes", "Bytes used by cluster bus links."),
+    _rg("mem_aof_buffer", "redis_mem_aof_buffer_bytes", "Bytes used by the AOF buffers."),
+    _rg("mem_overhead_db_hashtable_rehashing", "redis_mem_overhead_db_hashtable_rehashing_bytes",
+        "Bytes of temporary overhead of rehashing the key tables."),
+    _rg("allocator_muzzy", "redis_allocator_muzzy_bytes", "Bytes in muzzy pages."),
     _rg("number_of_cached_scripts", "redis_number_of_cached_scripts", "Cached Lua scripts."),
     _rg("allocator_active", "redis_allocator_active_bytes", "Bytes in active pages."),
     _rg("allocator_allocated", "redis_allocator_allocated_bytes", "Bytes allocated."),
@@ -360,6 +397,7 @@ REDIS_INFO_FIELDS: tuple[InfoField, ...] = (
     _rg("mem_not_counted_for_evict", "redis_mem_not_counted_for_eviction_bytes",
         "Bytes not counted against maxmemory (replication and AOF buffers)."),
     _rg("lazyfree_pending_objects", "redis_lazyfree_pending_objects", "Objects to free."),
+    _rg("lazyfreed_objects", "redis_lazyfreed_objects", "Objects freed lazily."),
     _rg("active_defrag_running", "redis_active_defrag_running", "1 while active defrag runs."),
     _rg("migrate_cached_sockets", "redis_migrate_cached_sockets", "MIGRATE sockets."),
     _rg("active_defrag_hits", "redis_defrag_hits", "Value reallocations done by active defrag."),
@@ -368,6 +406,13 @@ REDIS_INFO_FIELDS: tuple[InfoField, ...] = (
     _rg("active_defrag_key_misses", "redis_defrag_key_misses", "Keys skipped by active defrag."),
     # persistence
     _rg("loading", "redis_loading_dump_file", "1 while a dump file is loading."),
+    _rg("async_loading", "redis_async_loading", "1 while a replica loads its dataset in the "
+        "background."),
+    _rc("rdb_saves", "redis_rdb_saves_total", "RDB snapshots taken since startup."),
+    _rg("rdb_last_load_keys_expired", "redis_rdb_last_load_expired_keys",
+        "Volatile keys deleted during the last RDB load."),
+    _rg("rdb_last_load_keys_loaded", "redis_rdb_last_load_loaded_keys",
+        "Keys loaded during the last RDB load."),
     _rg("rdb_changes_since_last_save", "redis_rdb_changes_since_last_save",
         "Changes since the last dump."),
     _rg("rdb_bgsave_in_progress", "redis_rdb_bgsave_in_progress", "1 while an RDB save runs."),
@@ -382,6 +427,16 @@ REDIS_INFO_FIELDS: tuple[InfoField, ...] = (
     _rg("rdb_last_cow_size", "redis_rdb_last_cow_size_bytes",
         "Copy-on-write bytes of the last RDB save."),
     _rg("aof_enabled", "redis_aof_enabled", "1 when AOF is on."),
+    _rg("aof_current_size", "redis_aof_current_size_bytes", "Size of the AOF now."),
+    _rg("aof_base_size", "redis_aof_base_size_bytes", "Size of the AOF at the last rewrite."),
+    _rg("aof_pending_rewrite", "redis_aof_pending_rewrite",
+        "1 when a rewrite waits for an RDB save to end."),
+    _rg("aof_buffer_length", "redis_aof_buffer_length", "Size of the AOF buffer."),
+    _rg("aof_rewrite_buffer_length", "redis_aof_rewrite_buffer_length",
+        "Size of the AOF rewrite buffer."),
+    _rg("aof_pending_bio_fsync", "redis_aof_pending_bio_fsync",
+        "fsync jobs waiting in the background I/O queue."),
+    _rg("aof_delayed_fsync", "redis_aof_delayed_fsync", "Delayed fsync calls."),
     _rg("aof_rewrite_in_progress", "redis_aof_rewrite_in_progress", "1 while an AOF rewrite runs."),
     _rg("aof_rewrite_scheduled", "redis_aof_rewrite_scheduled", "1 when an AOF rewrite is due."),
     _rg("aof_last_rewrite_time_sec", "redis_aof_last_rewrite_duration_seconds",
@@ -430,6 +485,26 @@ REDIS_INFO_FIELDS: tuple[InfoField, ...] = (
         "Time used memory has been above maxmemory now.", 0.001),
     _rg("pubsub_channels", "redis_pubsub_channels", "Pub/sub channels with subscribers."),
     _rg("pubsub_patterns", "redis_pubsub_patterns", "Pub/sub patterns with subscribers."),
+    _rg("pubsubshard_channels", "redis_pubsubshard_channels",
+        "Shard channels with subscribers."),
+    _rc("evicted_scripts", "redis_evicted_scripts_total", "Scripts evicted for memory."),
+    _rc("expired_subkeys", "redis_expired_subkeys_total", "Hash fields removed by TTL."),
+    _rc("client_query_buffer_limit_disconnections",
+        "redis_client_query_buffer_limit_disconnections_total",
+        "Clients disconnected for their query buffer."),
+    _rc("client_output_buffer_limit_disconnections",
+        "redis_client_output_buffer_limit_disconnections_total",
+        "Clients disconnected for their output buffer."),
+    _rc("reply_buffer_shrinks", "redis_reply_buffer_shrinks_total", "Reply buffer shrinks."),
+    _rc("reply_buffer_expands", "redis_reply_buffer_expands_total", "Reply buffer expansions."),
+    _rc("acl_access_denied_auth", "redis_acl_access_denied_auth_total",
+        "Authentication failures."),
+    _rc("acl_access_denied_cmd", "redis_acl_access_denied_cmd_total",
+        "Commands refused by ACL."),
+    _rc("acl_access_denied_key", "redis_acl_access_denied_key_total",
+        "Key accesses refused by ACL."),
+    _rc("acl_access_denied_channel", "redis_acl_access_denied_channel_total",
+        "Channel accesses refused by ACL."),
     _rg("latest_fork_usec", "redis_latest_fork_seconds", "Duration of the latest fork.", 1e-6),
     _rg("tracking_total_keys", "redis_tracking_total_keys", "Keys tracked for clients."),
     _rg("tracking_total_items", "redis_tracking_total_items", "Client-key pairs tracked."),
@@ -448,6 +523,8 @@ REDIS_INFO_FIELDS: tuple[InfoField, ...] = (
     # replication
     _rg("connected_slaves", "redis_connected_slaves", "Connected replicas."),
     _rg("repl_backlog_size", "redis_replication_backlog_bytes", "Replication backlog size."),
+    _rg("repl_backlog_size", "redis_config_repl_backlog_size",
+        "The repl-backlog-size setting (INFO has it)."),
     _rg("repl_backlog_active", "redis_repl_backlog_is_active", "1 when the backlog is active."),
     _rg("repl_backlog_first_byte_offset", "redis_repl_backlog_first_byte_offset",
         "Master offset of the backlog's first byte."),
@@ -459,12 +536,6 @@ REDIS_INFO_FIELDS: tuple[InfoField, ...] = (
     _rg("sync_full", "redis_replica_resyncs_full", "Full resyncs with replicas."),
     _rg("sync_partial_ok", "redis_replica_partial_resync_accepted", "Accepted partial resyncs."),
     _rg("sync_partial_err", "redis_replica_partial_resync_denied", "Denied partial resyncs."),
-    _rg("master_link_status", "redis_master_link_up", "1 when the link to the master is up."),
-    _rg("master_last_io_seconds_ago", "redis_master_last_io_seconds_ago",
-        "Seconds since the last interaction with the master."),
-    _rg("master_sync_in_progress", "redis_master_sync_in_progress",
-        "1 while the replica syncs from its master."),
-    _rg("slave_repl_offset", "redis_slave_repl_offset", "Replication offset of the replica."),
     _rg("slave_priority", "redis_slave_priority", "Priority of the replica for failover."),
     _rg("slave_read_only", "redis_slave_read_only", "1 when the replica is read-only."),
     # cpu
@@ -478,9 +549,139 @@ REDIS_INFO_FIELDS: tuple[InfoField, ...] = (
         "System CPU consumed by the main thread."),
     _rc("used_cpu_user_main_thread", "redis_cpu_user_main_thread_seconds_total",
         "User CPU consumed by the main thread."),
+    _rc("used_active_time_main_thread", "redis_active_time_main_thread_seconds_total",
+        "Time the main thread was busy."),
     # cluster
     _rg("cluster_enabled", "redis_cluster_enabled", "1 when cluster mode is on."),
 )  # fmt: skip
+
+# Replication with labels, as redis_exporter has them: a replica names its master, a master
+# names each of its replicas.
+_MASTER = ("master_host", "master_port")
+_REPLICA = ("slave_ip", "slave_port", "slave_state")
+REDIS_MASTER_LINK_UP = _g(
+    "redis_master_link_up", "1 when the replica's link to its master is up.", _MASTER
+)
+REDIS_MASTER_LAST_IO = _g(
+    "redis_master_last_io_seconds_ago",
+    "Seconds since the replica last heard from its master (-1 while the link is down).",
+    _MASTER,
+)
+REDIS_MASTER_SYNC_IN_PROGRESS = _g(
+    "redis_master_sync_in_progress", "1 while the replica syncs from its master.", _MASTER
+)
+REDIS_SLAVE_REPL_OFFSET = _g(
+    "redis_slave_repl_offset", "Replication offset of the replica.", _MASTER
+)
+REDIS_SLAVE_INFO = _g(
+    "redis_slave_info",
+    "Information about the replica; always 1.",
+    ("master_host", "master_port", "read_only"),
+)
+REDIS_CONNECTED_SLAVE_OFFSET = _g(
+    "redis_connected_slave_offset_bytes", "Replication offset of a connected replica.", _REPLICA
+)
+REDIS_CONNECTED_SLAVE_LAG = _g(
+    "redis_connected_slave_lag_seconds",
+    "Seconds since a connected replica last acknowledged its offset.",
+    _REPLICA,
+)
+
+# CLUSTER INFO of a cluster node: every cluster_* field as redis_cluster_*, as redis_exporter.
+CLUSTER_MESSAGE_TYPES = (
+    "ping", "pong", "meet", "fail", "publish", "publishshard", "auth-req", "auth-ack",
+    "update", "mfstart", "module",
+)  # fmt: skip
+"""The cluster bus message types Redis and Valkey count in CLUSTER INFO."""
+REDIS_CLUSTER_INFO_FIELDS: tuple[InfoField, ...] = (
+    _rg("cluster_state", "redis_cluster_state", "1 when the cluster state is ok."),
+    _rg("cluster_slots_assigned", "redis_cluster_slots_assigned", "Slots assigned to nodes."),
+    _rg("cluster_slots_ok", "redis_cluster_slots_ok", "Slots served by a healthy node."),
+    _rg("cluster_slots_pfail", "redis_cluster_slots_pfail",
+        "Slots whose node this node thinks is failing (PFAIL)."),
+    _rg("cluster_slots_fail", "redis_cluster_slots_fail",
+        "Slots whose node the cluster agrees has failed (FAIL)."),
+    _rg("cluster_known_nodes", "redis_cluster_known_nodes", "Nodes this node knows of."),
+    _rg("cluster_size", "redis_cluster_size", "Masters serving at least one slot."),
+    _rg("cluster_current_epoch", "redis_cluster_current_epoch", "The cluster's current epoch."),
+    _rg("cluster_my_epoch", "redis_cluster_my_epoch", "This node's config epoch."),
+    _rc("cluster_stats_messages_sent", "redis_cluster_messages_sent_total",
+        "Cluster bus messages sent."),
+    _rc("cluster_stats_messages_received", "redis_cluster_messages_received_total",
+        "Cluster bus messages received."),
+    *(
+        _rg(f"cluster_stats_messages_{kind}_{way}",
+            f"redis_cluster_stats_messages_{kind.replace('-', '_')}_{way}",
+            f"Cluster bus {kind} messages {way}.")
+        for kind in CLUSTER_MESSAGE_TYPES
+        for way in ("sent", "received")
+    ),
+)  # fmt: skip
+
+# A Sentinel: INFO's Sentinel section, and what the SENTINEL commands say of each master.
+_SENTINEL_MASTER = ("master_name", "master_address")
+REDIS_SENTINEL_INFO_FIELDS: tuple[InfoField, ...] = (
+    _rg("sentinel_masters", "redis_sentinel_masters", "Masters this Sentinel watches."),
+    _rg("sentinel_tilt", "redis_sentinel_tilt", "1 while the Sentinel is in TILT mode."),
+    _rg("sentinel_running_scripts", "redis_sentinel_running_scripts", "Scripts running now."),
+    _rg("sentinel_scripts_queue_length", "redis_sentinel_scripts_queue_length",
+        "Scripts waiting to run."),
+    _rg("sentinel_simulate_failure_flags", "redis_sentinel_simulate_failure_flags",
+        "Failure simulation flags."),
+)  # fmt: skip
+REDIS_SENTINEL_MASTER_STATUS = _g(
+    "redis_sentinel_master_status",
+    "1 when the Sentinel sees the master ok.",
+    (*_SENTINEL_MASTER, "master_status"),
+)
+REDIS_SENTINEL_MASTER_SLAVES = _g(
+    "redis_sentinel_master_slaves", "Replicas of the master.", _SENTINEL_MASTER
+)
+REDIS_SENTINEL_MASTER_SENTINELS = _g(
+    "redis_sentinel_master_sentinels", "Sentinels watching the master.", _SENTINEL_MASTER
+)
+REDIS_SENTINEL_MASTER_OK_SENTINELS = _g(
+    "redis_sentinel_master_ok_sentinels",
+    "Sentinels watching the master that are not down (this one included).",
+    _SENTINEL_MASTER,
+)
+REDIS_SENTINEL_MASTER_OK_SLAVES = _g(
+    "redis_sentinel_master_ok_slaves", "Replicas of the master that are not down.",
+    _SENTINEL_MASTER,
+)  # fmt: skip
+REDIS_SENTINEL_MASTER_CKQUORUM = _g(
+    "redis_sentinel_master_ckquorum_status",
+    "1 when the Sentinels can reach the quorum and authorize a failover of the master.",
+    ("master_name", "message"),
+)
+REDIS_SENTINEL_MASTER_QUORUM = _g(
+    "redis_sentinel_master_setting_ckquorum", "The quorum setting of the master.",
+    _SENTINEL_MASTER,
+)  # fmt: skip
+REDIS_SENTINEL_MASTER_FAILOVER_TIMEOUT = _g(
+    "redis_sentinel_master_setting_failover_timeout",
+    "The failover-timeout setting of the master (milliseconds, as Sentinel reports it).",
+    _SENTINEL_MASTER,
+)
+REDIS_SENTINEL_MASTER_PARALLEL_SYNCS = _g(
+    "redis_sentinel_master_setting_parallel_syncs", "The parallel-syncs setting of the master.",
+    _SENTINEL_MASTER,
+)  # fmt: skip
+REDIS_SENTINEL_MASTER_DOWN_AFTER = _g(
+    "redis_sentinel_master_setting_down_after_seconds",
+    "The down-after-milliseconds setting of the master, in seconds.",
+    _SENTINEL_MASTER,
+)
+REDIS_SENTINEL_MASTER_CONFIG_EPOCH = _g(
+    "redis_sentinel_master_config_epoch",
+    "The master's configuration epoch (it grows with each failover).",
+    _SENTINEL_MASTER,
+)
+REDIS_SENTINEL_MASTER_LAST_OK_PING = _g(
+    "redis_sentinel_master_last_ok_ping_reply_seconds",
+    "Seconds since the master last answered the Sentinel's PING.",
+    _SENTINEL_MASTER,
+)
 
 REDIS_EXPORTER_RENAMED: dict[str, str] = {
     "redis_rdb_last_bgsave_duration_sec": "redis_rdb_last_bgsave_duration_seconds",
@@ -488,7 +689,13 @@ REDIS_EXPORTER_RENAMED: dict[str, str] = {
     "redis_aof_last_rewrite_duration_sec": "redis_aof_last_rewrite_duration_seconds",
     "redis_aof_current_rewrite_duration_sec": "redis_aof_current_rewrite_duration_seconds",
     "redis_migrate_cached_sockets_total": "redis_migrate_cached_sockets",
-}
+    "redis_memory_used_vm_total": "redis_memory_used_vm_total_bytes",
+    "redis_sentinel_master_setting_down_after_milliseconds":
+        "redis_sentinel_master_setting_down_after_seconds",
+    "redis_expire_cycle_cpu_time_ms_total": "redis_expire_cycle_cpu_time_seconds_total",
+    "redis_eviction_exceeded_time_ms_total": "redis_eviction_exceeded_time_seconds_total",
+    "redis_current_eviction_exceeded_time_ms": "redis_current_eviction_exceeded_time_seconds",
+}  # fmt: skip
 """redis_exporter's name -> cachewatch's, where its name fails Prometheus's naming lint."""
 
 # --- Redis source: cachewatch's own ------------------------------------------------------------
@@ -544,7 +751,10 @@ CENSUS_ERRORS = _c("cachewatch_census_errors_total", "Census polls that failed."
 
 ALL: tuple[MetricSpec, ...] = tuple(
     v for v in list(globals().values()) if isinstance(v, MetricSpec)
-) + tuple(info.spec for info in REDIS_INFO_FIELDS)
+) + tuple(
+    info.spec
+    for info in (*REDIS_INFO_FIELDS, *REDIS_CLUSTER_INFO_FIELDS, *REDIS_SENTINEL_INFO_FIELDS)
+)
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in ALL}
 
 OTHER = "other"

@@ -322,7 +322,9 @@ def serve_exporter(config: Config, reload: Loader | None = None) -> Exporter:
     sources: list[Source] = [LocalSource(caches)]
     redis = settings_files.redis
     if redis is not None:
-        from .sources.redis import RedisSource
+        from .sources.redis import RedisSource, import_redis
+
+        import_redis()  # without the redis extra: the command says which, before it serves
 
         sources.insert(0, RedisSource(redis))
         names = ", ".join(str(cache) for cache in redis.caches) or "none"
@@ -337,9 +339,10 @@ def demo_exporter(config: Config, reload: Loader | None = None) -> tuple[Exporte
     config = demo_analysis_config(config)
     caches = CacheTable(max_caches=config.max_caches)
     reload_demo = None if reload is None else (lambda: demo_analysis_config(reload()))
-    exporter = build(config, settings_files, [LocalSource(caches)], caches, reload_demo)
     demo = config.demo
-    return exporter, DemoWorkload(seed=demo.seed, speed=demo.demo_speed, registry=caches)
+    # The caches exist before the analysis takes its first sample.
+    workload = DemoWorkload(seed=demo.seed, speed=demo.demo_speed, registry=caches)
+    return build(config, settings_files, [LocalSource(caches)], caches, reload_demo), workload
 
 
 _embedded: Exporter | None = None

@@ -12,11 +12,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..config.settings import AlertSettings, AnalysisSettings
+from ..units import duration, percent, size
 from .alerts import FIRING, INACTIVE
 from .sampler import Sampler
 from .signals import CacheSignals
-
-MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,26 +27,6 @@ class Recommendation:
     evidence: dict[str, float]
 
 
-def _pct(value: float) -> str:
-    return f"{value:.1%}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.1f}h"
-    if seconds >= 120:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds:.0f}s"
-
-
-def _bytes(value: float) -> str:
-    if abs(value) >= MB:
-        return f"{value / MB:.1f} MiB"
-    if abs(value) >= 1024:
-        return f"{value / 1024:.1f} KiB"
-    return f"{value:.0f} B"
-
-
 def _window_error_ratio(s: CacheSignals) -> float | None:
     inc = s.window_increase
     operations = sum(inc.get(k, 0.0) for k in ("hits", "misses", "puts", "removals"))
@@ -57,7 +36,7 @@ def _window_error_ratio(s: CacheSignals) -> float | None:
 def recommendations(s: CacheSignals, config: AlertSettings) -> list[Recommendation]:
     """What the signals of one cache suggest, with the numbers that triggered each item."""
     found: list[Recommendation] = []
-    window = _duration(config.alert_rate_window)
+    window = duration(config.alert_rate_window)
     busy = s.request_rate is not None and s.request_rate >= config.hit_ratio_min_request_rate
     if busy and s.hit_ratio is not None and s.hit_ratio < config.hit_ratio_warning:
         assert s.request_rate is not None
@@ -75,7 +54,7 @@ def recommendations(s: CacheSignals, config: AlertSettings) -> list[Recommendati
             found.append(
                 Recommendation(
                     "capacity_too_small",
-                    f"hit ratio {_pct(s.hit_ratio)} with {per_put:.2f} evictions per put over "
+                    f"hit ratio {percent(s.hit_ratio)} with {per_put:.2f} evictions per put over "
                     f"the last {window}: entries are evicted before they are reused; raise the "
                     f"cache's capacity{limit} or memory limit.",
                     evidence,
@@ -86,16 +65,31 @@ def recommendations(s: CacheSignals, config: AlertSettings) -> list[Recommendati
             expirations = s.window_increase.get("expirations", 0.0)
             expired_per_put = expirations / puts if puts else 0.0
             evidence["expirations_per_put"] = round(expired_per_put, 4)
-            found.append(
-                Recommendation(
-                    "ttl_too_short_or_unique_keys",
-                    f"hit ratio {_pct(s.hit_ratio)} with only {per_put:.2f} evictions per put "
-                    f"over the last {window}: capacity is not the problem; the TTL is too short "
-                    f"({expired_per_put:.2f} expirations per put) or the keys rarely repeat "
-                    "(check the key design, e.g. timestamps or request ids in keys).",
-                    evidence,
-                )
+            intro = (
+                f"hit ratio {percent(s.hit_ratio)} with only {per_put:.2f} evictions per put "
+                f"over the last {window}: capacity is not the problem; "
             )
+            if expired_per_put >= config.eviction_ratio_warning:
+                found.append(
+                    Recommendation(
+                        "ttl_too_short",
+                        intro + f"entries expire before they are reused ({expired_per_put:.2f} "
+                        "expirations per put): lengthen the TTL if the data may be that old, "
+                        "or check whether the keys repeat at all.",
+                        evidence,
+                    )
+                )
+            else:
+                # A cache without a TTL (or whose entries rarely expire) gets no TTL advice.
+                found.append(
+                    Recommendation(
+                        "keys_rarely_repeat",
+                        intro + f"few entries expire ({expired_per_put:.2f} per put), so the "
+                        "keys rarely repeat: check the key design (timestamps or request ids in "
+                        "keys) and whether this data is worth caching.",
+                        evidence,
+                    )
+                )
     if (
         s.memory_full_seconds is not None
         and s.memory_full_seconds < config.memory_full_soon_seconds
@@ -105,9 +99,9 @@ def recommendations(s: CacheSignals, config: AlertSettings) -> list[Recommendati
         found.append(
             Recommendation(
                 "memory_full_soon",
-                f"memory {_bytes(s.snapshot.memory_bytes or 0)} of "
-                f"{_bytes(s.snapshot.memory_limit_bytes or 0)} grows {_bytes(growth)}/s: the "
-                f"limit is reached in {_duration(s.memory_full_seconds)}; raise the limit, "
+                f"memory {size(s.snapshot.memory_bytes or 0)} of "
+                f"{size(s.snapshot.memory_limit_bytes or 0)} grows {size(growth)}/s: the "
+                f"limit is reached in {duration(s.memory_full_seconds)}; raise the limit, "
                 "bound the entries' size, or shorten their TTL.",
                 {
                     "memory_full_seconds": round(s.memory_full_seconds, 1),
@@ -126,8 +120,8 @@ def recommendations(s: CacheSignals, config: AlertSettings) -> list[Recommendati
             found.append(
                 Recommendation(
                     "errors_rising",
-                    f"{_pct(s.error_ratio)} of operations failed over the last {window} "
-                    f"against {_pct(window_errors or 0.0)} over the trend window{cause}: "
+                    f"{percent(s.error_ratio)} of operations failed over the last {window} "
+                    f"against {percent(window_errors or 0.0)} over the trend window{cause}: "
                     "check the backend or connection behind the cache.",
                     {
                         "error_ratio": round(s.error_ratio, 4),
@@ -144,9 +138,9 @@ def recommendations(s: CacheSignals, config: AlertSettings) -> list[Recommendati
         found.append(
             Recommendation(
                 "cleanup_stalled",
-                f"no cleanup for {_duration(s.seconds_since_cleanup)}, "
+                f"no cleanup for {duration(s.seconds_since_cleanup)}, "
                 f"{s.cleanup_overdue_factor:.1f}x the usual interval of "
-                f"{_duration(s.usual_cleanup_interval_seconds)}: check the janitor job or "
+                f"{duration(s.usual_cleanup_interval_seconds)}: check the janitor job or "
                 "thread that cleans this cache.",
                 {
                     "seconds_since_cleanup": round(s.seconds_since_cleanup, 1),
@@ -162,8 +156,21 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
 
+HISTORY_POINTS = 60
+"""Most points of each series in the report (the status page's sparklines)."""
+
+
+def _thin(series: list[tuple[float, float]], digits: int) -> list[list[float]]:
+    """At most ``HISTORY_POINTS`` evenly spaced points of ``series``, the newest kept."""
+    if len(series) > HISTORY_POINTS:
+        step = (len(series) - 1) / (HISTORY_POINTS - 1)
+        series = [series[round(i * step)] for i in range(HISTORY_POINTS)]
+    return [[round(t, 3), round(v, digits)] for t, v in series]
+
+
 def cache_report(s: CacheSignals, sampler: Sampler, config: AnalysisSettings) -> dict[str, Any]:
     snap = s.snapshot
+    history = sampler.history(s.cache)
     status, reasons = sampler.evaluator.cache_status(s.cache)
     alerts = [
         {
@@ -217,16 +224,36 @@ def cache_report(s: CacheSignals, sampler: Sampler, config: AnalysisSettings) ->
         "trends": {
             "memory_growth_bytes_per_second": _round(s.memory_growth_bytes_per_second, 3),
             "size_growth_per_second": _round(s.size_growth_per_second, 4),
-            "hit_ratio_change_per_hour": _round(s.hit_ratio_change_per_hour, 4),
+            "hit_ratio_points_per_hour": _round(
+                None if s.hit_ratio_change_per_hour is None else 100 * s.hit_ratio_change_per_hour,
+                2,
+            ),
         },
         "forecast": {"memory_full_seconds": _round(s.memory_full_seconds, 1)},
         "alerts": alerts,
         "recommendations": [asdict(r) for r in recommendations(s, config)],
+        "history": {
+            "hit_ratio": _thin(history.get("hit_ratio", []), 4),
+            "memory_bytes": _thin(history.get("memory_bytes", []), 0),
+        },
     }
 
 
+def _known_caches(sampler: Sampler) -> dict[str, CacheSignals]:
+    """The sampled caches, and those the last poll found that no sample has seen yet (a cache
+    made after the last sample): shown from the first scrape, with what is known of them."""
+    found = sampler.signals()
+    for snapshot in sampler.poller.latest():
+        for cache in snapshot.caches if snapshot.up else ():
+            if cache.name not in found:
+                at = snapshot.timestamp
+                found[cache.name] = CacheSignals(cache.name, cache.source, at, cache)
+    return found
+
+
 def build_report(sampler: Sampler, config: AnalysisSettings) -> dict[str, Any]:
-    """The whole report: sources, memory, and every cache seen within the trend window."""
+    """The whole report: sources, memory, and every cache seen within the trend window or by
+    the last poll."""
     if sampler.last_sample is None:
         sampler.sample()
     usage = sampler.memory()
@@ -252,6 +279,8 @@ def build_report(sampler: Sampler, config: AnalysisSettings) -> dict[str, Any]:
             "in_process_cache_share": _round(usage.process_share),
             "host_cache_share": _round(usage.host_share),
         },
-        "caches": [cache_report(s, sampler, config) for _, s in sorted(sampler.signals().items())],
+        "caches": [
+            cache_report(s, sampler, config) for _, s in sorted(_known_caches(sampler).items())
+        ],
         "firing_alerts": len(sampler.evaluator.firing()),
     }

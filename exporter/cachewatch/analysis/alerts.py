@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from .. import catalog
 from ..config.alerting import holds
+from ..units import duration
 from .definitions import CRITICAL, WARNING, AlertDefinition, Threshold
 from .signals import CacheSignals
 from .statistics import AlertStatistics
@@ -53,6 +54,7 @@ class AlertState:
     since: float = 0.0
     pending_since: float | None = None
     firing_since: float | None = None
+    escalated_at: float | None = None
     held_since: dict[str, float] = field(default_factory=dict)
     summary: str = ""
 
@@ -242,7 +244,7 @@ class AlertEvaluator(Collector):
                 state.severity, state.threshold = top.severity, top.value
         elif state.state == FIRING:
             if top is None:
-                state.pending_since = state.firing_since = None
+                state.pending_since = state.firing_since = state.escalated_at = None
                 move(RESOLVED, None)
                 self.statistics.resolved(definition.name, subject, now)
             else:
@@ -262,7 +264,7 @@ class AlertEvaluator(Collector):
                     and state.firing_since is not None
                     and now - state.firing_since >= escalate_after
                 ):
-                    state.escalated = True
+                    state.escalated, state.escalated_at = True, now
                     move(ESCALATED, None, CRITICAL)
         state.summary = self._summary(definition, state)
         return made
@@ -273,11 +275,13 @@ class AlertEvaluator(Collector):
             return f"{definition.signal}={_format(state.value)}"
         text = (
             f"{definition.signal}={_format(state.value)} {definition.operator} "
-            f"{_format(state.threshold)} ({state.severity})"
+            f"{_format(state.threshold)}"
         )
-        if state.escalated:
-            text += f", escalated after firing {state.since - (state.firing_since or 0):.0f}s"
-        return text
+        if state.escalated and state.firing_since is not None and state.escalated_at is not None:
+            # The threshold that holds is the warning's: say so, and how long it lasted.
+            warned = duration(state.escalated_at - state.firing_since)
+            return f"{text} ({WARNING} for {warned}, escalated to {CRITICAL})"
+        return f"{text} ({state.severity})"
 
     # --- notifications -----------------------------------------------------------------------
     def _notify(self, transition: Transition) -> None:

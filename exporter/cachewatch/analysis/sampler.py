@@ -128,6 +128,18 @@ class Sampler:
         with self._lock:
             return dict(self._signals)
 
+    def history(self, cache: str) -> dict[str, list[tuple[float, float]]]:
+        """The samples of the trend window behind the fits: ``hit_ratio`` (each over the rate
+        window) and ``memory_bytes``, oldest first; empty for a cache not sampled."""
+        with self._sample_lock:
+            tracker = self._trackers.get(cache)
+            if tracker is None:
+                return {}
+            return {
+                "hit_ratio": tracker.ratio_fit.samples,
+                "memory_bytes": tracker.memory_fit.samples,
+            }
+
     def sources(self) -> dict[str, SourceSnapshot]:
         with self._lock:
             return dict(self._sources)

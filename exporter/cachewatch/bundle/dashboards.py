@@ -1,60 +1,28 @@
-"""Grafana dashboards built with grafana-foundation-sdk from the catalogue and thresholds.
+"""Grafana dashboards from the catalogue and thresholds.
 
-Four dashboards: Cache overview (every cache), Cache detail (templated by ``cache``),
-Redis server (redis_exporter's names) and cachewatch itself. Panels read the recording
-rules where one exists, so a dashboard shows exactly what the alerts evaluate; threshold
-lines come from the configured thresholds and from ``cachewatch_alert_threshold``.
+Five dashboards: Cache fleet (the worst caches across every service, ``fleet_dashboard.py``),
+Cache overview (every cache), Cache detail (one cache, per instance too), Redis server
+(redis_exporter's names) and cachewatch itself. Panels read the recording rules where one
+exists, so a dashboard shows exactly what the alerts evaluate; threshold lines come from the
+configured thresholds and from ``cachewatch_alert_threshold``. Every query is filtered by the
+template variables (``grafana.py``).
 """
 
 from __future__ import annotations
 
 import itertools
-import json
-from dataclasses import dataclass, field
 from typing import Any
-
-from grafana_foundation_sdk.builders import common as cb
-from grafana_foundation_sdk.builders import dashboard as db
-from grafana_foundation_sdk.builders import prometheus as pb
-from grafana_foundation_sdk.builders import stat as sb
-from grafana_foundation_sdk.builders import timeseries as tb
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models import common as cm
-from grafana_foundation_sdk.models import dashboard as dm
 
 from .. import catalog as c
 from ..analysis.definitions import CRITICAL, AlertDefinition, alert_definitions
 from ..config.settings import BundleSettings
 from . import promql as q
-from .rules import DASHBOARD_UIDS, EXPORTER_JOBS
+from .fleet_dashboard import fleet_dashboard
+from .grafana import RATE, Panel, Scope, Target, dashboard, variables
+from .rules import EXPORTER_JOBS
 
-PROMETHEUS = dm.DataSourceRef(type_val="prometheus", uid="prometheus")
-RATE = "$__rate_interval"
-
-
-@dataclass(frozen=True)
-class Target:
-    expr: str
-    legend: str
-    exemplar: bool = False
-    instant: bool = False
-    unit: str | None = None
-    """A unit of this query's series when it differs from the panel's."""
-
-
-@dataclass
-class Panel:
-    """What one panel shows; ``kind`` is ``timeseries`` or ``stat``."""
-
-    title: str
-    description: str
-    targets: list[Target]
-    unit: str = "short"
-    kind: str = "timeseries"
-    thresholds: list[tuple[float | None, str]] = field(default_factory=list)
-    min: float | None = None
-    max: float | None = None
-    width: int = 12
+CACHE_SERIES = f'{{__name__=~"{c.CACHE_GETS.name}|{c.CACHE_SIZE.name}"}}'
+"""Where the cache dashboards' variables find their values: every cache has one of these."""
 
 
 def _threshold_steps(d: AlertDefinition) -> list[tuple[float | None, str]]:
@@ -73,116 +41,138 @@ def _threshold_steps(d: AlertDefinition) -> list[tuple[float | None, str]]:
     return steps
 
 
-def _alert_threshold(name: str) -> Target:
+def _alert_threshold(name: str, scope: Scope) -> Target:
+    labels = scope.group_labels
     return Target(
-        f'max by (severity) ({c.ALERT_THRESHOLD.name}{{alertname="{name}"}})',
+        f"max by (severity) ({c.ALERT_THRESHOLD.name}"
+        + "{"
+        + ",".join((f'alertname="{name}"', *(f'{n}=~"${n}"' for n in (*labels, "instance"))))
+        + "})",
         "{{severity}} threshold",
     )
 
 
-def _sel(cache: str | None, extra: str = "") -> str:
-    parts = ([f'cache="{cache}"'] if cache else []) + ([extra] if extra else [])
-    return "{" + ",".join(parts) + "}" if parts else ""
-
-
-def cache_panels(config: BundleSettings, cache: str | None) -> list[Panel]:
-    """Per-cache panels; ``cache`` is a Grafana variable reference or None for all caches."""
+def cache_panels(config: BundleSettings, scope: Scope, per_instance: bool) -> list[Panel]:
+    """Per-cache panels over the caches the variables choose; ``per_instance`` adds the
+    replicas side by side (the Cache detail dashboard)."""
     d = {a.name: a for a in alert_definitions(config)}
     v = q.vocabulary(config)
-    s = _sel(cache)
-    by = "{{cache}}" if cache is None else ""
-    legend = (lambda text: f"{by} {text}".strip()) if cache is None else (lambda text: text)
+    s, p = scope.service(), scope.process()
+    who = f"{scope.legend} {{{{cache}}}}"
+    where = f"{scope.legend} {{{{instance}}}} {{{{cache}}}}"
+
+    def legend(text: str) -> str:
+        return f"{who} {text}"
+
+    def each(text: str) -> str:
+        return f"{where} {text}"
+
+    service = v.SERVICE
+    link = scope.detail_link("__field.labels.{}")
     bucket = f"{c.OPERATION_DURATION.name}_bucket"
-    return [
+    replicas = (
+        " Per service, over all its replicas (the instance variable does not apply: see the "
+        "per-instance panels of Cache detail)."
+    )
+    panels = [
         Panel(
             "Hit ratio",
             f"Share of lookups answered from the cache over {v.window}. Below the yellow line "
             "CacheHitRatioLow warns, below the red line it is critical (only while the cache "
             "serves enough lookups). A falling ratio with rising evictions means the cache is "
-            "too small; with few evictions, TTLs too short or keys that never repeat.",
+            "too small; with few evictions, TTLs too short or keys that never repeat." + replicas,
             [
-                Target(f"{v.HIT_RATIO}{s}", legend("hit ratio") or "hit ratio"),
-                _alert_threshold("CacheHitRatioLow"),
+                Target(f"{v.HIT_RATIO}{s}", legend("hit ratio")),
+                _alert_threshold("CacheHitRatioLow", scope),
             ],
             "percentunit",
             thresholds=_threshold_steps(d["CacheHitRatioLow"]),
             min=0,
             max=1,
+            link=link,
         ),
         Panel(
             "Request rate",
             "Lookups per second (hits and misses). The hit-ratio alert ignores caches below "
-            f"{config.hit_ratio_min_request_rate:g} lookups/s.",
+            f"{config.hit_ratio_min_request_rate:g} lookups/s." + replicas,
             [
-                Target(f"{v.REQUESTS}{s}", legend("lookups/s") or "lookups/s"),
-                Target(f"{v.HITS}{s}", legend("hits/s") or "hits/s"),
+                Target(f"{v.REQUESTS}{s}", legend("lookups/s")),
+                Target(f"{v.HITS}{s}", legend("hits/s")),
             ],
             "reqps",
             min=0,
+            link=link,
         ),
+    ]
+    if per_instance:
+        panels += _instance_panels(scope, each)
+    panels += [
         Panel(
             "Operation latency p50 / p95 / p99",
             f"Latency quantiles per operation over {v.window}; dots are exemplars linked to "
             "traces in Jaeger. The p99 above the yellow line is CacheLatencyHigh.",
             [
-                Target(f"{v.latency_quantile(0.5)}{s}", f"{by} {{{{operation}}}} p50".strip()),
-                Target(f"{v.latency_quantile(0.95)}{s}", f"{by} {{{{operation}}}} p95".strip()),
+                Target(f"{v.latency_quantile(0.5)}{s}", legend("{{operation}} p50")),
+                Target(f"{v.latency_quantile(0.95)}{s}", legend("{{operation}} p95")),
                 Target(
-                    f"histogram_quantile(0.99, sum by (cache, operation, le) "
-                    f"(rate({bucket}{s}[{RATE}])))",
-                    f"{by} {{{{operation}}}} p99".strip(),
+                    f"histogram_quantile(0.99, sum by ({v.by('operation', 'le')}) "
+                    f"(rate({bucket}{p}[{RATE}])))",
+                    legend("{{operation}} p99"),
                     exemplar=True,
                 ),
-                _alert_threshold("CacheLatencyHigh"),
+                _alert_threshold("CacheLatencyHigh", scope),
             ],
             "s",
             thresholds=_threshold_steps(d["CacheLatencyHigh"]),
             min=0,
+            link=link,
         ),
         Panel(
             "Error ratio",
             f"Failed operations per operation (gets, puts, removals) over {v.window}. Above the "
-            "yellow line CacheErrorRateHigh warns, above the red line it is critical.",
+            "yellow line CacheErrorRateHigh warns, above the red line it is critical." + replicas,
             [
-                Target(f"{v.ERROR_RATIO}{s}", legend("errors") or "errors"),
-                _alert_threshold("CacheErrorRateHigh"),
+                Target(f"{v.ERROR_RATIO}{s}", legend("errors")),
+                _alert_threshold("CacheErrorRateHigh", scope),
             ],
             "percentunit",
             thresholds=_threshold_steps(d["CacheErrorRateHigh"]),
             min=0,
+            link=link,
         ),
         Panel(
             "Errors by operation and exception",
             "Failed operations per second by exception class: which operation fails and why.",
             [
                 Target(
-                    f"sum by (cache, operation, error) (rate({c.ERRORS.name}{s}[{RATE}]))",
-                    f"{by} {{{{operation}}}} {{{{error}}}}".strip(),
+                    f"sum by ({v.by('operation', 'error')}) (rate({c.ERRORS.name}{p}[{RATE}]))",
+                    legend("{{operation}} {{error}}"),
                 )
             ],
             "ops",
             min=0,
+            link=link,
         ),
         Panel(
             "Entries",
-            "Entries in the cache and its configured entry limit, where it has one. A cache "
-            "pinned at its limit evicts on every put.",
+            "Entries in the cache and its configured entry limit, where it has one, per "
+            "instance. A cache pinned at its limit evicts on every put.",
             [
-                Target(f"{c.CACHE_SIZE.name}{s}", legend("entries") or "entries"),
-                Target(f"{c.MAX_ENTRIES.name}{s}", legend("entry limit") or "entry limit"),
+                Target(f"{c.CACHE_SIZE.name}{p}", each("entries")),
+                Target(f"{c.MAX_ENTRIES.name}{p}", each("entry limit")),
             ],
             "short",
             min=0,
         ),
         Panel(
             "Memory against its limit",
-            "Memory held by the cache (estimated from samples for in-process caches) and its "
-            "configured limit. CacheMemoryHigh fires above the fixed thresholds, "
-            "CacheMemoryNearLimit near the limit.",
+            "Memory held by the cache in each instance (estimated from samples for in-process "
+            "caches) and its configured limit. CacheMemoryHigh fires above the fixed "
+            "thresholds, CacheMemoryNearLimit near the limit.",
             [
-                Target(f"{c.MEMORY.name}{s}", legend("memory") or "memory"),
-                Target(f"{c.MEMORY_LIMIT.name}{s}", legend("limit") or "limit"),
-                _alert_threshold("CacheMemoryHigh"),
+                Target(f"{c.MEMORY.name}{p}", each("memory")),
+                Target(f"{c.MEMORY_LIMIT.name}{p}", each("limit")),
+                _alert_threshold("CacheMemoryHigh", scope),
             ],
             "bytes",
             thresholds=_threshold_steps(d["CacheMemoryHigh"]),
@@ -190,8 +180,9 @@ def cache_panels(config: BundleSettings, cache: str | None) -> list[Panel]:
         ),
         Panel(
             "Memory share of limit",
-            "Memory as a share of the cache's limit; above the line is CacheMemoryNearLimit.",
-            [Target(f"{v.MEMORY_LIMIT_RATIO}{s}", legend("of limit") or "of limit")],
+            "Memory as a share of the cache's limit, per instance; above the line is "
+            "CacheMemoryNearLimit.",
+            [Target(f"{v.MEMORY_LIMIT_RATIO}{p}", each("of limit"))],
             "percentunit",
             thresholds=_threshold_steps(d["CacheMemoryNearLimit"]),
             min=0,
@@ -203,36 +194,32 @@ def cache_panels(config: BundleSettings, cache: str | None) -> list[Panel]:
             "deleted explicitly; and entries written.",
             [
                 Target(
-                    f"sum by (cache) (rate({c.CACHE_EVICTIONS.name}{s}[{RATE}]))",
-                    legend("evicted/s") or "evicted/s",
-                ),
-                Target(
-                    f"sum by (cache) (rate({c.EXPIRATIONS.name}{s}[{RATE}]))",
-                    legend("expired/s") or "expired/s",
-                ),
-                Target(
-                    f"sum by (cache) (rate({c.CACHE_PUTS.name}{s}[{RATE}]))",
-                    legend("puts/s") or "puts/s",
-                ),
-                Target(
-                    f"sum by (cache) (rate({c.CACHE_REMOVALS.name}{s}[{RATE}]))",
-                    legend("removed/s") or "removed/s",
-                ),
+                    f"sum by ({service}) (rate({metric}{p}[{RATE}]))",
+                    legend(text),
+                )
+                for metric, text in (
+                    (c.CACHE_EVICTIONS.name, "evicted/s"),
+                    (c.EXPIRATIONS.name, "expired/s"),
+                    (c.CACHE_PUTS.name, "puts/s"),
+                    (c.CACHE_REMOVALS.name, "removed/s"),
+                )
             ],
             "ops",
             min=0,
+            link=link,
         ),
         Panel(
             "Evictions per put",
             f"Evictions per entry written over {v.window}; above the line is "
-            "CacheEvictionRateHigh: the cache is too small for its working set.",
+            "CacheEvictionRateHigh: the cache is too small for its working set." + replicas,
             [
-                Target(f"{v.EVICTION_RATIO}{s}", legend("evictions per put") or "evictions/put"),
-                _alert_threshold("CacheEvictionRateHigh"),
+                Target(f"{v.EVICTION_RATIO}{s}", legend("evictions per put")),
+                _alert_threshold("CacheEvictionRateHigh", scope),
             ],
             "percentunit",
             thresholds=_threshold_steps(d["CacheEvictionRateHigh"]),
             min=0,
+            link=link,
         ),
         Panel(
             "Cleanups",
@@ -240,27 +227,26 @@ def cache_panels(config: BundleSettings, cache: str | None) -> list[Panel]:
             "last run. CacheCleanupStalled fires when the last run is overdue.",
             [
                 Target(
-                    f"sum by (cache, trigger) (rate({c.CLEANUPS.name}{s}[{RATE}]))",
-                    f"{by} runs/s {{{{trigger}}}}".strip(),
+                    f"sum by ({v.by('trigger')}) (rate({c.CLEANUPS.name}{p}[{RATE}]))",
+                    legend("runs/s {{trigger}}"),
                 ),
                 Target(
-                    f"sum by (cache) (rate({c.CLEANUP_REMOVED.name}{s}[{RATE}]))",
-                    legend("removed/s") or "removed/s",
+                    f"sum by ({service}) (rate({c.CLEANUP_REMOVED.name}{p}[{RATE}]))",
+                    legend("removed/s"),
                 ),
             ],
             "ops",
             min=0,
+            link=link,
         ),
         Panel(
             "Cleanup overdue",
-            "Time since the last cleanup divided by the usual interval between cleanups "
-            "(over 6h). Above the line is CacheCleanupStalled.",
+            "Time since the service's last cleanup divided by its usual interval between "
+            "cleanups (over 6h); above the line is CacheCleanupStalled. Below: seconds since "
+            "each instance's last cleanup.",
             [
-                Target(f"{v.CLEANUP_OVERDUE}{s}", legend("overdue factor") or "overdue factor"),
-                Target(
-                    f"time() - {c.LAST_CLEANUP.name}{s}",
-                    legend("seconds since last") or "seconds since last",
-                ),
+                Target(f"{v.CLEANUP_OVERDUE}{s}", legend("overdue factor")),
+                Target(f"time() - {c.LAST_CLEANUP.name}{p}", each("seconds since last")),
             ],
             "short",
             thresholds=_threshold_steps(d["CacheCleanupStalled"]),
@@ -268,11 +254,11 @@ def cache_panels(config: BundleSettings, cache: str | None) -> list[Panel]:
         ),
         Panel(
             "Hit ratio trend (exporter)",
-            "The exporter's hit ratio over its trend window and its least-squares change per "
+            "Each instance's hit ratio over its trend window and its least-squares change per "
             "hour: a steadily negative slope warns before the alert does.",
             [
-                Target(f"{c.HIT_RATIO.name}{s}", legend("window hit ratio") or "window ratio"),
-                Target(f"{c.HIT_RATIO_CHANGE.name}{s}", legend("change/h") or "change per hour"),
+                Target(f"{c.HIT_RATIO.name}{p}", each("window hit ratio")),
+                Target(f"{c.HIT_RATIO_CHANGE.name}{p}", each("change/h")),
             ],
             "percentunit",
             kind="stat",
@@ -280,32 +266,29 @@ def cache_panels(config: BundleSettings, cache: str | None) -> list[Panel]:
         Panel(
             "Growth and forecast",
             "Least-squares growth of memory and entries over the trend window, and the "
-            "forecast time until the memory limit (shown only while memory grows toward a "
-            "limit; below the memory-full-soon threshold CacheMemoryFullSoon fires).",
+            "forecast time until the memory limit, per instance (shown only while memory "
+            "grows toward a limit; below the memory-full-soon threshold CacheMemoryFullSoon "
+            "fires).",
             [
-                Target(f"{c.MEMORY_GROWTH.name}{s}", legend("memory growth") or "memory growth"),
-                Target(
-                    f"{c.SIZE_GROWTH.name}{s}",
-                    legend("entries/s") or "entries growth",
-                    unit="short",
-                ),
-                Target(f"{c.MEMORY_FULL.name}{s}", legend("full in") or "memory full in", unit="s"),
+                Target(f"{c.MEMORY_GROWTH.name}{p}", each("memory growth")),
+                Target(f"{c.SIZE_GROWTH.name}{p}", each("entries/s"), unit="short"),
+                Target(f"{c.MEMORY_FULL.name}{p}", each("full in"), unit="s"),
             ],
             "Bps",
             kind="stat",
         ),
         Panel(
             "Alert states",
-            "Alerts the exporter evaluates itself (1 = firing) and, below, the alerts "
-            "Prometheus fires from the rules (pending or firing).",
+            "Alerts the exporter evaluates itself in each instance (1 = firing) and, below, "
+            "the alerts Prometheus fires from the rules (pending or firing).",
             [
                 Target(
-                    f"max by (alertname, cache, severity) ({c.ALERT_ACTIVE.name}{s})",
-                    "{{alertname}} {{cache}} {{severity}}",
+                    f"max by ({v.PROCESS}, alertname, severity) ({c.ALERT_ACTIVE.name}{p})",
+                    f"{{{{alertname}}}} {where} {{{{severity}}}}",
                 ),
                 Target(
-                    "ALERTS" + _sel(cache, 'alertname=~"Cache.*"'),
-                    "rule: {{alertname}} {{cache}} {{severity}} {{alertstate}}",
+                    "ALERTS" + scope.service('alertname=~"Cache.*"'),
+                    f"rule: {{{{alertname}}}} {who} {{{{severity}}}} {{{{alertstate}}}}",
                 ),
             ],
             "short",
@@ -313,15 +296,50 @@ def cache_panels(config: BundleSettings, cache: str | None) -> list[Panel]:
             width=24,
         ),
     ]
+    return panels
 
 
-def redis_panels() -> list[Panel]:
-    i = '{instance=~"$instance"}'
+def _instance_panels(scope: Scope, each: Any) -> list[Panel]:
+    """The replicas of the chosen services side by side, from the raw counters: a replica
+    whose hit ratio or traffic differs from its siblings (cold after a restart, a bad key
+    distribution, an unbalanced load balancer)."""
+    gets, p = c.CACHE_GETS.name, scope.process()
+    hits = scope.process('result="hit"')
+    by = ", ".join((*scope.group_labels, "instance", "cache"))
+    return [
+        Panel(
+            "Hit ratio per instance",
+            "Each replica's share of lookups answered from the cache: a replica far below its "
+            "siblings is cold or sees other keys. The alert reads the service's ratio (above).",
+            [
+                Target(
+                    f"sum by ({by}) (rate({gets}{hits}[{RATE}])) / "
+                    f"(sum by ({by}) (rate({gets}{p}[{RATE}])) > 0)",
+                    each("hit ratio"),
+                )
+            ],
+            "percentunit",
+            min=0,
+            max=1,
+        ),
+        Panel(
+            "Request rate per instance",
+            "Lookups per second in each replica: how the load balancer spreads the traffic.",
+            [Target(f"sum by ({by}) (rate({gets}{p}[{RATE}]))", each("lookups/s"))],
+            "reqps",
+            min=0,
+        ),
+    ]
+
+
+def redis_panels(scope: Scope) -> list[Panel]:
+    i = scope.process()
+    inst = f"{scope.legend} {{{{instance}}}}"
     return [
         Panel(
             "Up",
             "1 when the exporter can read the Redis server (RedisDown fires on 0).",
-            [Target(f"redis_up{i}", "{{instance}}")],
+            [Target(f"redis_up{i}", inst)],
             "short",
             kind="stat",
             thresholds=[(None, "red"), (1, "green")],
@@ -332,8 +350,8 @@ def redis_panels() -> list[Panel]:
             "Memory Redis uses and its maxmemory (0: no limit). RedisMemoryNearMax fires "
             "above 90% of maxmemory.",
             [
-                Target(f"redis_memory_used_bytes{i}", "{{instance}} used"),
-                Target(f"redis_memory_max_bytes{i}", "{{instance}} maxmemory"),
+                Target(f"redis_memory_used_bytes{i}", inst + " used"),
+                Target(f"redis_memory_max_bytes{i}", inst + " maxmemory"),
             ],
             "bytes",
             min=0,
@@ -343,7 +361,7 @@ def redis_panels() -> list[Panel]:
             "Memory fragmentation",
             "RSS divided by used memory; above 1.5 memory is "
             "fragmented, below 1 Redis is swapping.",
-            [Target(f"redis_mem_fragmentation_ratio{i}", "{{instance}}")],
+            [Target(f"redis_mem_fragmentation_ratio{i}", inst)],
             "short",
             thresholds=[(None, "red"), (1, "green"), (1.5, "yellow")],
         ),
@@ -352,10 +370,11 @@ def redis_panels() -> list[Panel]:
             "Connected and blocked clients; rejected connections mean "
             "maxclients was reached (RedisRejectedConnections).",
             [
-                Target(f"redis_connected_clients{i}", "{{instance}} connected"),
-                Target(f"redis_blocked_clients{i}", "{{instance}} blocked"),
+                Target(f"redis_connected_clients{i}", inst + " connected"),
+                Target(f"redis_blocked_clients{i}", inst + " blocked"),
                 Target(
-                    f"rate(redis_rejected_connections_total{i}[{RATE}])", "{{instance}} rejected/s"
+                    f"rate(redis_rejected_connections_total{i}[{RATE}])",
+                    inst + " rejected/s",
                 ),
             ],
             "short",
@@ -364,7 +383,12 @@ def redis_panels() -> list[Panel]:
         Panel(
             "Commands per second",
             "Commands processed per second.",
-            [Target(f"rate(redis_commands_processed_total{i}[{RATE}])", "{{instance}}")],
+            [
+                Target(
+                    f"rate(redis_commands_processed_total{i}[{RATE}])",
+                    inst,
+                )
+            ],
             "ops",
             min=0,
         ),
@@ -376,7 +400,7 @@ def redis_panels() -> list[Panel]:
                     f"rate(redis_keyspace_hits_total{i}[{RATE}]) / (rate("
                     f"redis_keyspace_hits_total{i}[{RATE}]) + rate(redis_keyspace_misses_total"
                     f"{i}[{RATE}]))",
-                    "{{instance}}",
+                    inst,
                 )
             ],
             "percentunit",
@@ -387,8 +411,11 @@ def redis_panels() -> list[Panel]:
             "Keys per database",
             "Keys and keys with a TTL, per database.",
             [
-                Target(f"redis_db_keys{i}", "{{instance}} {{db}} keys"),
-                Target(f"redis_db_keys_expiring{i}", "{{instance}} {{db}} expiring"),
+                Target(f"redis_db_keys{i}", inst + " {{db}} keys"),
+                Target(
+                    f"redis_db_keys_expiring{i}",
+                    inst + " {{db}} expiring",
+                ),
             ],
             "short",
             min=0,
@@ -398,8 +425,14 @@ def redis_panels() -> list[Panel]:
             "Keys evicted for maxmemory and keys expired by "
             "TTL, per second. Evictions mean Redis is full.",
             [
-                Target(f"rate(redis_evicted_keys_total{i}[{RATE}])", "{{instance}} evicted/s"),
-                Target(f"rate(redis_expired_keys_total{i}[{RATE}])", "{{instance}} expired/s"),
+                Target(
+                    f"rate(redis_evicted_keys_total{i}[{RATE}])",
+                    inst + " evicted/s",
+                ),
+                Target(
+                    f"rate(redis_expired_keys_total{i}[{RATE}])",
+                    inst + " expired/s",
+                ),
             ],
             "ops",
             min=0,
@@ -407,13 +440,15 @@ def redis_panels() -> list[Panel]:
     ]
 
 
-def self_panels() -> list[Panel]:
-    j = f'{{job=~"{EXPORTER_JOBS}"}}'
+def self_panels(scope: Scope) -> list[Panel]:
+    j = scope.process(f'job=~"{EXPORTER_JOBS}"')
+    p = scope.process()
+    inst = f"{scope.legend} {{{{instance}}}}"
     return [
         Panel(
             "Scrape target up",
             "1 when Prometheus can scrape the exporter (CachewatchExporterDown fires on 0).",
-            [Target(f"up{j}", "{{job}} {{instance}}")],
+            [Target(f"up{j}", inst)],
             "short",
             kind="stat",
             thresholds=[(None, "red"), (1, "green")],
@@ -423,7 +458,7 @@ def self_panels() -> list[Panel]:
             "Sources up",
             "1 when the last poll of a source (local caches, Redis) worked; "
             "CacheSourceDown fires on 0.",
-            [Target(c.SOURCE_UP.name, "{{instance}} {{source}}")],
+            [Target(c.SOURCE_UP.name + p, inst + " {{source}}")],
             "short",
             kind="stat",
             thresholds=[(None, "red"), (1, "green")],
@@ -432,7 +467,7 @@ def self_panels() -> list[Panel]:
         Panel(
             "Health checks",
             "1 when a health check passes; /health answers 503 otherwise.",
-            [Target(c.HEALTH_CHECK_OK.name, "{{check}}")],
+            [Target(c.HEALTH_CHECK_OK.name + p, inst + " {{check}}")],
             "short",
             kind="stat",
             thresholds=[(None, "red"), (1, "green")],
@@ -442,14 +477,24 @@ def self_panels() -> list[Panel]:
             "Source poll duration",
             "How long each source took to read on the last "
             "scrape; near the scrape timeout means scrapes will fail.",
-            [Target(c.SOURCE_POLL_DURATION.name, "{{instance}} {{source}}")],
+            [
+                Target(
+                    c.SOURCE_POLL_DURATION.name + p,
+                    inst + " {{source}}",
+                )
+            ],
             "s",
             min=0,
         ),
         Panel(
             "Source errors",
             "Failed polls per second, per source.",
-            [Target(f"rate({c.SOURCE_ERRORS.name}[{RATE}])", "{{instance}} {{source}}")],
+            [
+                Target(
+                    f"rate({c.SOURCE_ERRORS.name}{p}[{RATE}])",
+                    inst + " {{source}}",
+                )
+            ],
             "ops",
             min=0,
         ),
@@ -458,8 +503,12 @@ def self_panels() -> list[Panel]:
             "Time Prometheus spends scraping the exporter and the samples "
             "per scrape: the cost of the cache-name cardinality.",
             [
-                Target(f"scrape_duration_seconds{j}", "{{instance}} duration"),
-                Target(f"scrape_samples_scraped{j}", "{{instance}} samples", unit="short"),
+                Target(f"scrape_duration_seconds{j}", inst + " duration"),
+                Target(
+                    f"scrape_samples_scraped{j}",
+                    inst + " samples",
+                    unit="short",
+                ),
             ],
             "s",
             min=0,
@@ -467,14 +516,19 @@ def self_panels() -> list[Panel]:
         Panel(
             "Process memory",
             "Resident memory of the exporter process.",
-            [Target(f"process_resident_memory_bytes{j}", "{{instance}}")],
+            [Target(f"process_resident_memory_bytes{j}", inst)],
             "bytes",
             min=0,
         ),
         Panel(
             "Process CPU",
             "CPU seconds per second used by the exporter process.",
-            [Target(f"rate(process_cpu_seconds_total{j}[{RATE}])", "{{instance}}")],
+            [
+                Target(
+                    f"rate(process_cpu_seconds_total{j}[{RATE}])",
+                    inst,
+                )
+            ],
             "percentunit",
             min=0,
         ),
@@ -482,7 +536,7 @@ def self_panels() -> list[Panel]:
             "Cache names folded into other",
             "Cache registrations beyond cache.max-names "
             'counted as cache="other"; raise the limit or fix dynamic cache names.',
-            [Target(c.CACHES_DROPPED.name, "{{instance}}")],
+            [Target(c.CACHES_DROPPED.name + p, inst)],
             "short",
             kind="stat",
             width=12,
@@ -490,7 +544,13 @@ def self_panels() -> list[Panel]:
         Panel(
             "Version",
             "The cachewatch version each instance runs.",
-            [Target(c.BUILD_INFO.name, "{{instance}} {{version}}", instant=True)],
+            [
+                Target(
+                    c.BUILD_INFO.name + p,
+                    inst + " {{version}}",
+                    instant=True,
+                )
+            ],
             "short",
             kind="stat",
             width=12,
@@ -498,128 +558,37 @@ def self_panels() -> list[Panel]:
     ]
 
 
-def _build_panel(panel: Panel) -> Any:
-    builder: Any = tb.Panel() if panel.kind == "timeseries" else sb.Panel()
-    builder.title(panel.title).description(panel.description).datasource(PROMETHEUS)
-    builder.unit(panel.unit).height(8).span(panel.width)
-    if panel.min is not None:
-        builder.min(panel.min)
-    if panel.max is not None:
-        builder.max(panel.max)
-    if panel.thresholds:
-        steps = [dm.Threshold(value=v, color=col) for v, col in panel.thresholds]
-        builder.thresholds(db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps(steps))
-        if panel.kind == "timeseries":
-            builder.thresholds_style(
-                cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.DASHED)
-            )
-    if panel.kind == "timeseries":
-        builder.legend(
-            cb.VizLegendOptions()
-            .display_mode(cm.LegendDisplayMode.TABLE)
-            .placement(cm.LegendPlacement.BOTTOM)
-            .show_legend(True)
-            .calcs(["lastNotNull", "max"])
-        )
-    else:
-        builder.reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]))
-    for index, target in enumerate(panel.targets):
-        query = (
-            pb.Dataquery()
-            .expr(target.expr)
-            .legend_format(target.legend)
-            .ref_id(chr(ord("A") + index))
-            .datasource(PROMETHEUS)
-        )
-        if target.exemplar:
-            query.exemplar(True)
-        if target.instant:
-            query.instant()
-        builder.with_target(query)
-        if target.unit is not None:
-            builder.override_by_query(
-                chr(ord("A") + index), [dm.DynamicConfigValue(id_val="unit", value=target.unit)]
-            )
-    return builder
-
-
-def _variable(name: str, label: str, metric: str) -> Any:
-    return (
-        db.QueryVariable(name)
-        .label(label)
-        .datasource(PROMETHEUS)
-        .query(f"label_values({metric}, {name})")
-        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(dm.VariableSort.ALPHABETICAL_ASC)
-    )
-
-
-def _dashboard(
-    uid: str, title: str, description: str, panels: list[Panel], variables: list[Any]
-) -> dict[str, Any]:
-    builder = (
-        db.Dashboard(title)
-        .uid(uid)
-        .description(description)
-        .tags(["cachewatch"])
-        .time("now-1h", "now")
-        .refresh("30s")
-        .timezone("browser")
-        .tooltip(dm.DashboardCursorSync.CROSSHAIR)
-    )
-    for variable in variables:
-        builder.with_variable(variable)
-    for other, other_title in (
-        (DASHBOARD_UIDS["overview"], "Cache overview"),
-        (DASHBOARD_UIDS["detail"], "Cache detail"),
-        (DASHBOARD_UIDS["redis"], "Redis server"),
-        (DASHBOARD_UIDS["self"], "cachewatch"),
-    ):
-        if other != uid:
-            builder.link(
-                db.DashboardLink(other_title)
-                .type(dm.DashboardLinkType.LINK)
-                .url(f"/d/{other}")
-                .keep_time(True)
-            )
-    for panel in panels:
-        builder.with_panel(_build_panel(panel))
-    document: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
-    return document
-
-
 def all_dashboards(config: BundleSettings) -> dict[str, dict[str, Any]]:
     """File stem -> dashboard JSON of every dashboard."""
+    caches = Scope(config.group_labels)
+    servers = Scope(config.group_labels, cache=False)
     return {
-        "cache-overview": _dashboard(
-            DASHBOARD_UIDS["overview"],
-            "Cache overview",
-            "Every cache: hit ratio, traffic, latency, errors, size, memory, churn, cleanups, "
-            "trends and alert states.",
-            cache_panels(config, None),
-            [],
+        "cache-fleet": fleet_dashboard(config, caches, variables(caches, CACHE_SERIES)),
+        "cache-overview": dashboard(
+            "overview",
+            "Every cache of the chosen services: hit ratio, traffic, latency, errors, size, "
+            "memory, churn, cleanups, trends and alert states.",
+            cache_panels(config, caches, per_instance=False),
+            variables(caches, CACHE_SERIES),
         ),
-        "cache-detail": _dashboard(
-            DASHBOARD_UIDS["detail"],
-            "Cache detail",
-            "One cache in detail (choose it above).",
-            cache_panels(config, "$cache"),
-            [_variable("cache", "Cache", c.CACHE_GETS.name)],
+        "cache-detail": dashboard(
+            "detail",
+            "One cache in detail (choose it above), its replicas side by side.",
+            cache_panels(config, caches, per_instance=True),
+            variables(caches, CACHE_SERIES, cache="single"),
         ),
-        "redis-server": _dashboard(
-            DASHBOARD_UIDS["redis"],
-            "Redis server",
+        "redis-server": dashboard(
+            "redis",
             "The Redis server: memory, fragmentation, clients, commands, keyspace, evictions "
             "and expiry (redis_exporter's metric names).",
-            redis_panels(),
-            [_variable("instance", "Instance", "redis_up")],
+            redis_panels(servers),
+            variables(servers, "redis_up", cache=None),
         ),
-        "cachewatch": _dashboard(
-            DASHBOARD_UIDS["self"],
-            "cachewatch",
+        "cachewatch": dashboard(
+            "self",
             "The exporter itself: scrape health, sources, poll durations, scrape cost and "
             "process resources.",
-            self_panels(),
-            [],
+            self_panels(servers),
+            variables(servers, c.BUILD_INFO.name, cache=None),
         ),
     }

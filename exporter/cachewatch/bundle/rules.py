@@ -17,6 +17,7 @@ from ..config.values import format_duration
 from . import promql as q
 
 DASHBOARD_UIDS = {
+    "fleet": "cachewatch-fleet",
     "overview": "cachewatch-overview",
     "detail": "cachewatch-cache-detail",
     "redis": "cachewatch-redis",

@@ -6,7 +6,9 @@ User mistakes end in one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -16,8 +18,11 @@ from typing import NoReturn
 from .._version import __version__
 from ..config import Config, ConfigError, describe, files, load_config, settings_for
 from .errors import UserFacingError, one_line
+from .extras import missing_extra, missing_extra_message
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13
+"""What a shell reports for a program that SIGPIPE ended (``yes | head``)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,7 +84,7 @@ def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_check_config(_config: Config, args: argparse.Namespace) -> int:
     config = load_config("check-config", {"config_file": args.file}, environ={})
     files.read_files(config, redis=True)  # the files the settings name must load too
-    print(json.dumps(describe(config), indent=2, sort_keys=True))
+    print(json.dumps(describe(config), indent=2, sort_keys=True), flush=True)
     print(f"{args.file}: ok", file=sys.stderr)
     return EXIT_OK
 
@@ -259,7 +264,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. A reader that stops reading (``cachewatch report --json | head``)
+    ends it quietly, as it ends ``cat``."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
@@ -276,4 +302,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except UserFacingError as exc:
         print(f"cachewatch: error: {one_line(str(exc))}", file=sys.stderr)
+        return EXIT_FAILURE
+    except ModuleNotFoundError as exc:
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        print(f"cachewatch: error: {missing_extra_message(command.name, extra)}", file=sys.stderr)
         return EXIT_FAILURE

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.metrics_core import Metric
@@ -28,7 +29,9 @@ from .. import catalog
 from ..config.redis import RedisSettings
 from ..snapshot import CacheSnapshot, SourceSnapshot
 from .census import CensusReport, KeyCensus, census_families
-from .redis_info import info_families, parse_info, to_number
+from .infofields import FamilyBuilder
+from .redis_info import ParsedInfo, info_families, parse_info, to_number
+from .sentinel import MasterDetails, add_sentinel_masters, fetch_master_details, masters_of
 
 if TYPE_CHECKING:
     import redis as redis_module
@@ -45,6 +48,17 @@ INFO_SECTIONS = (
     "errorstats", "cluster", "keyspace", "commandstats",
 )  # fmt: skip
 """INFO ALL without latencystats, which nothing here reads: ~35% less of Redis's CPU."""
+CONFIG_NAMES = ("maxmemory", "databases", "io-threads")
+"""Read with CONFIG GET once a minute (one name a command: Redis < 7 takes one)."""
+
+
+@dataclass
+class _Replies:
+    """One poll's replies: INFO, and what the kind of server adds to it."""
+
+    info: Any
+    cluster_info: Any = None
+    sentinel_masters: Any = None
 
 
 class _BlockImports(importlib.abc.MetaPathFinder):
@@ -164,6 +178,16 @@ def _call(client: Any, *args: Any) -> Any:
         pool.release(connection)
 
 
+def _try(client: Any, *args: Any) -> Any:
+    """A command whose error reply is returned, not raised (a connection problem raises)."""
+    try:
+        return _call(client, *args)
+    except Exception as exc:
+        if _is_response_error(exc):
+            return exc
+        raise
+
+
 def _is_response_error(error: Exception) -> bool:
     """An error reply from Redis (the command was refused), not a connection problem."""
     return isinstance(error, import_redis().ResponseError)
@@ -205,6 +229,9 @@ class RedisSource:
         self._config_readable: bool | None = None
         self._config_due = 0.0
         self._info_args: tuple[str, ...] = INFO_SECTIONS
+        self.mode = "standalone"
+        """standalone, cluster (a cluster node) or sentinel, as the last INFO said."""
+        self._refused: set[str] = set()
         self._stop = threading.Event()
         self.census: KeyCensus | None = None
         self._census_thread: threading.Thread | None = None
@@ -241,30 +268,91 @@ class RedisSource:
         client: Any = self.client()
         self.rounds += 1
         try:
-            reply = self._info(client, now)
+            replies = self._round(client, now)
         except Exception as exc:
-            if self._info_args == ("ALL",) or not _is_response_error(exc):
+            if self._info_args in (("ALL",), ()) or not _is_response_error(exc):
                 raise
             # Before Redis 7, INFO takes one section: ALL (the same, plus latencystats).
             log.debug("INFO with several sections refused (%s); using INFO ALL", exc)
             self._info_args = ("ALL",)
-            reply = self._info(client, now)
+            replies = self._round(client, now)
+        info = parse_info(replies.info)
+        if self._learn_mode(client, info, replies):
+            replies = self._round(client, now)
+            info = parse_info(replies.info)
+        sentinel_details = None
+        if self.mode == "sentinel" and replies.sentinel_masters is not None:
+            sentinel_details = fetch_master_details(client, masters_of(replies.sentinel_masters))
         self._recovered()
-        return self._snapshot(start, reply)
+        return self._snapshot(start, info, replies, sentinel_details)
 
-    def _info(self, client: Any, now: float) -> Any:
-        """INFO, plus CONFIG GET in the same round trip when it is due."""
-        if now < self._config_due:
-            return _call(client, "INFO", *self._info_args)
+    def _round(self, client: Any, now: float) -> _Replies:
+        """INFO, plus in the same round trip: CONFIG GET when it is due, CLUSTER INFO on a
+        cluster node, SENTINEL MASTERS on a Sentinel."""
+        config_due = now >= self._config_due and self.mode != "sentinel"
+        if not config_due and self.mode == "standalone":
+            return _Replies(_call(client, "INFO", *self._info_args))
         pipe = client.pipeline(transaction=False)
         pipe.execute_command("INFO", *self._info_args)
-        pipe.execute_command("CONFIG", "GET", "maxmemory")
-        pipe.execute_command("CONFIG", "GET", "databases")
+        if config_due:
+            for name in CONFIG_NAMES:
+                pipe.execute_command("CONFIG", "GET", name)
+        if self.mode == "cluster":
+            pipe.execute_command("CLUSTER", "INFO")
+        if self.mode == "sentinel":
+            pipe.execute_command("SENTINEL", "MASTERS")
         replies = pipe.execute(raise_on_error=False)
         if isinstance(replies[0], Exception):
             raise replies[0]
-        self._read_config(replies[1:], now)
-        return replies[0]
+        rest = replies[1:]
+        if config_due:
+            self._read_config(rest[: len(CONFIG_NAMES)], now)
+            rest = rest[len(CONFIG_NAMES) :]
+        out = _Replies(replies[0])
+        if self.mode == "cluster":
+            out.cluster_info = self._optional(rest[0], "CLUSTER INFO")
+        if self.mode == "sentinel":
+            out.sentinel_masters = self._optional(rest[0], "SENTINEL MASTERS")
+        return out
+
+    def _learn_mode(self, client: Any, info: ParsedInfo, replies: _Replies) -> bool:
+        """What kind of server this is, from its INFO; the first poll that learns it fetches
+        what that kind adds (later polls pipeline it with INFO). True when the poll must be
+        made again (a Sentinel answers its Sentinel section only to a plain INFO)."""
+        fields = info.fields
+        mode = "standalone"
+        if (fields.get("redis_mode") or fields.get("server_mode")) == "sentinel":
+            mode = "sentinel"
+        elif fields.get("cluster_enabled") == "1":
+            mode = "cluster"
+        if mode == self.mode:
+            return False
+        log.debug("redis %s is a %s server", self.settings.address, mode)
+        self.mode = mode
+        if mode == "cluster":
+            replies.cluster_info = self._optional(_try(client, "CLUSTER", "INFO"), "CLUSTER INFO")
+        elif mode == "sentinel":
+            self._config_readable = None  # Sentinel has no CONFIG: not a restriction
+            self._config = {}
+            self._info_args = ()  # its default sections: server, clients, stats, cpu, sentinel
+            return True
+        return False
+
+    def _optional(self, reply: Any, command: str) -> Any:
+        """A reply the snapshot can do without: an error is logged once and left out."""
+        if not isinstance(reply, Exception):
+            return reply
+        if not _is_response_error(reply):
+            raise reply
+        if command not in self._refused:
+            self._refused.add(command)
+            log.info(
+                "%s is not allowed on redis %s (%s); carrying on without it",
+                command,
+                self.settings.address,
+                self._clean(reply),
+            )
+        return None
 
     def _read_config(self, replies: list[Any], now: float) -> None:
         config: dict[str, float] = {}
@@ -296,13 +384,30 @@ class RedisSource:
         self._config_readable = True
         self._config_due = now + CONFIG_REFRESH_SECONDS
 
-    def _snapshot(self, start: float, reply: bytes | str) -> SourceSnapshot:
-        info = parse_info(reply)
+    def _snapshot(
+        self,
+        start: float,
+        info: ParsedInfo,
+        replies: _Replies,
+        sentinel_details: list[MasterDetails] | None,
+    ) -> SourceSnapshot:
         databases = int(self._config.get("databases", 0))
         db_indices = range(min(databases, 256)) if databases else (self.settings.address.db,)
+        cluster_info = None
+        if replies.cluster_info is not None:
+            cluster_info = parse_info(_text(replies.cluster_info))
         families, skipped = info_families(
-            info, config_maxmemory=self._config.get("maxmemory"), db_indices=db_indices
+            info,
+            config_maxmemory=self._config.get("maxmemory"),
+            config_io_threads=self._config.get("io-threads"),
+            db_indices=db_indices,
+            cluster_info=cluster_info,
         )
+        if sentinel_details:
+            sentinel = FamilyBuilder()
+            add_sentinel_masters(sentinel, sentinel_details)
+            families += sentinel.families()
+            skipped += sentinel.skipped
         up = catalog.REDIS_UP.family()
         up.add_metric([], 1)
         unparsed = catalog.REDIS_INFO_UNPARSED.family()

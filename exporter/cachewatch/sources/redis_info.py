@@ -8,7 +8,7 @@ server with extra or odd fields must not break a scrape.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -19,11 +19,16 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
 from .. import catalog
+from .cluster import add_cluster_info
+from .infofields import FamilyBuilder, cut_label, fresh_family, parse_pairs, to_number
+from .replication import REPLICA_LINE, add_replication
+from .sentinel import SENTINEL_MASTER_LINE, add_sentinel_info
+
+__all__ = ["ParsedInfo", "info_families", "parse_info", "to_number"]
 
 MAX_LINES = 20_000
 """INFO replies are a few hundred lines; anything beyond this is skipped and counted."""
 MAX_VALUE_LENGTH = 4_096
-MAX_LABEL_LENGTH = 256
 MAX_COMMANDS = 1_000
 MAX_DATABASES = 256
 """Redis has 16 databases by default; a keyspace section listing more is hostile or broken."""
@@ -31,7 +36,6 @@ MAX_DATABASES = 256
 MAX_ERROR_KINDS = 128
 
 _DB = re.compile(r"db(\d{1,6})")
-_STATUS = {"ok": 1.0, "up": 1.0, "yes": 1.0, "err": 0.0, "down": 0.0, "no": 0.0, "fail": 0.0}
 _IGNORED_PREFIXES = ("latency_percentiles_usec_",)
 """Known fields that are deliberately not published (not counted as unparsable)."""
 
@@ -50,6 +54,7 @@ INSTANCE_LABELS: dict[str, str] = {
     "tcp_port": "tcp_port",
     "run_id": "run_id",
     "process_id": "process_id",
+    "master_replid": "master_replid",
 }
 """redis_instance_info's label -> the INFO field it comes from."""
 
@@ -67,13 +72,8 @@ class ParsedInfo:
 
 def _parse_pairs(text: str, info: ParsedInfo) -> dict[str, str]:
     """``calls=2,usec=20,...`` -> {"calls": "2", "usec": "20"}; malformed pieces are counted."""
-    pairs: dict[str, str] = {}
-    for piece in text.split(","):
-        key, sep, value = piece.partition("=")
-        if not sep or not key:
-            info.skipped += 1
-            continue
-        pairs[key.strip()] = value.strip()
+    pairs, bad = parse_pairs(text)
+    info.skipped += bad
     return pairs
 
 
@@ -83,6 +83,9 @@ def _add(info: ParsedInfo, key: str, value: Any) -> None:
         return
     if isinstance(value, Mapping):
         pairs = {str(k): str(v) for k, v in value.items()}
+        if REPLICA_LINE.fullmatch(key) or SENTINEL_MASTER_LINE.fullmatch(key):
+            info.fields[key] = ",".join(f"{k}={v}" for k, v in pairs.items())
+            return
     elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
         text = str(value)
         if len(text) > MAX_VALUE_LENGTH:
@@ -140,79 +143,22 @@ def parse_info(reply: str | bytes | Mapping[str, Any]) -> ParsedInfo:
     return info
 
 
-def to_number(raw: str) -> float | None:
-    """A finite number from an INFO value (``ok``/``err`` style statuses as 1/0), else None."""
-    if len(raw) > 64:
-        return None
-    try:
-        value = float(raw)  # float() ignores surrounding whitespace itself
-    except ValueError:
-        return _STATUS.get(raw.strip().lower())
-    return value if math.isfinite(value) else None
-
-
-def _label(value: str) -> str:
-    return value[:MAX_LABEL_LENGTH]
-
-
-_PROTOTYPES: dict[str, Metric] = {}
-
-
-def _fresh(spec: catalog.MetricSpec) -> Any:
-    """An empty family for ``spec``: a copy of a prototype, skipping the name checks that
-    make building ~150 families on every scrape cost more than parsing INFO."""
-    prototype = _PROTOTYPES.get(spec.name)
-    if prototype is None:
-        prototype = _PROTOTYPES[spec.name] = spec.family()
-    family = object.__new__(type(prototype))
-    family.__dict__.update(prototype.__dict__)
-    family.samples = []
-    return family
-
-
-class _Families:
-    """Families built lazily, in first-use order, each counted once."""
-
-    def __init__(self) -> None:
-        self.by_name: dict[str, Any] = {}
-        self.skipped = 0
-
-    def get(self, spec: catalog.MetricSpec) -> Any:
-        family = self.by_name.get(spec.name)
-        if family is None:
-            family = self.by_name[spec.name] = _fresh(spec)
-        return family
-
-    def add(
-        self, spec: catalog.MetricSpec, labels: list[str], raw: str | None, scale: float = 1.0
-    ) -> None:
-        if raw is None:
-            return
-        value = to_number(raw)
-        if value is None:
-            self.skipped += 1
-            return
-        family = self.by_name.get(spec.name)
-        if family is None:
-            family = self.by_name[spec.name] = _fresh(spec)
-        # What add_metric appends, without its per-call bookkeeping.
-        names = dict(zip(spec.labels, labels, strict=True)) if labels else {}
-        family.samples.append(Sample(spec.sample_name, names, value * scale, None, None))
-
-
 def info_families(
     info: ParsedInfo,
     *,
     config_maxmemory: float | None = None,
+    config_io_threads: float | None = None,
     db_indices: Iterable[int] = (),
+    cluster_info: ParsedInfo | None = None,
     now: float | None = None,
 ) -> tuple[list[Metric], int]:
-    """The redis_* families for one INFO reply, and how many values were skipped.
+    """The redis_* families for one INFO reply (and the node's CLUSTER INFO, when it is a
+    cluster node), and how many values were skipped.
 
     ``db_indices`` are databases to publish with zero keys when INFO's keyspace omits them
     (it lists only non-empty ones), as redis_exporter does for every configured database.
     """
-    out = _Families()
+    out = FamilyBuilder()
     fields = info.fields
     by_name = out.by_name
     for field_name, spec, sample_name, scale in _TABLE:  # the hot loop, kept flat
@@ -225,23 +171,30 @@ def info_families(
             continue
         family = by_name.get(spec.name)
         if family is None:
-            family = by_name[spec.name] = _fresh(spec)
+            family = by_name[spec.name] = fresh_family(spec)
         family.samples.append(Sample(sample_name, {}, value * scale, None, None))
 
     if "maxmemory" not in fields and config_maxmemory is not None:
-        out.get(_BY_FIELD["maxmemory"][0].spec).add_metric([], config_maxmemory)
+        out.value(_BY_FIELD["maxmemory"][0].spec, (), config_maxmemory)
     if config_maxmemory is not None:
-        out.get(catalog.REDIS_CONFIG_MAXMEMORY).add_metric([], config_maxmemory)
+        out.value(catalog.REDIS_CONFIG_MAXMEMORY, (), config_maxmemory)
+    if config_io_threads is not None:
+        out.value(catalog.REDIS_CONFIG_IO_THREADS, (), config_io_threads)
 
     if "redis_version" in fields:
-        labels = [_label(fields.get(source, "")) for source in INSTANCE_LABELS.values()]
-        out.get(catalog.REDIS_INSTANCE_INFO).add_metric(labels, 1)
+        _instance_info(out, fields)
 
     uptime = to_number(fields.get("uptime_in_seconds", ""))
     if uptime is not None:
         server_usec = to_number(fields.get("server_time_usec", ""))
         clock = server_usec / 1e6 if server_usec is not None else (now or time.time())
-        out.get(catalog.REDIS_START_TIME).add_metric([], clock - uptime)
+        out.value(catalog.REDIS_START_TIME, (), clock - uptime)
+
+    add_replication(out, fields)
+    if "sentinel_masters" in fields:
+        add_sentinel_info(out, fields)
+    if cluster_info is not None:
+        add_cluster_info(out, cluster_info.fields)
 
     dbs = dict.fromkeys(sorted({*info.keyspace, *db_indices}))
     for count, index in enumerate(dbs):
@@ -252,6 +205,7 @@ def info_families(
         db = [f"db{index}"]
         out.add(catalog.REDIS_DB_KEYS, db, pairs.get("keys"))
         out.add(catalog.REDIS_DB_KEYS_EXPIRING, db, pairs.get("expires"))
+        out.add(catalog.REDIS_DB_KEYS_CACHED, db, pairs.get("cached_keys"))
         if index in info.keyspace:  # like redis_exporter: no average TTL of an empty DB
             out.add(catalog.REDIS_DB_AVG_TTL, db, pairs.get("avg_ttl"), 0.001)
 
@@ -259,7 +213,7 @@ def info_families(
         if count >= MAX_COMMANDS:
             out.skipped += 1
             continue
-        cmd = [_label(command)]
+        cmd = [cut_label(command)]
         out.add(catalog.REDIS_COMMANDS, cmd, stats.get("calls"))
         out.add(catalog.REDIS_COMMANDS_DURATION, cmd, stats.get("usec"), 1e-6)
         out.add(catalog.REDIS_COMMANDS_REJECTED, cmd, stats.get("rejected_calls"))
@@ -269,6 +223,22 @@ def info_families(
         if count >= MAX_ERROR_KINDS:
             out.skipped += 1
             continue
-        out.add(catalog.REDIS_ERRORS, [_label(error)], stats.get("count"))
+        out.add(catalog.REDIS_ERRORS, [cut_label(error)], stats.get("count"))
 
-    return list(out.by_name.values()), out.skipped + info.skipped
+    skipped = out.skipped + info.skipped + (cluster_info.skipped if cluster_info else 0)
+    return out.families(), skipped
+
+
+def _instance_info(out: FamilyBuilder, fields: Mapping[str, str]) -> None:
+    """redis_instance_info; on Valkey with its two version labels, as redis_exporter. Valkey 8+
+    says ``server_mode`` where Redis says ``redis_mode``: either fills the ``redis_mode``
+    label."""
+    values = {label: fields.get(source, "") for label, source in INSTANCE_LABELS.items()}
+    if not values["redis_mode"]:
+        values["redis_mode"] = fields.get("server_mode", "")
+    spec = catalog.REDIS_INSTANCE_INFO
+    extra = [label for label in catalog.REDIS_INSTANCE_INFO_VALKEY_LABELS if label in fields]
+    if extra:
+        spec = dataclasses.replace(spec, labels=(*spec.labels, *extra))
+        values.update({label: fields[label] for label in extra})
+    out.value(spec, [cut_label(values[label]) for label in spec.labels], 1.0)
