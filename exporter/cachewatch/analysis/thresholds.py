@@ -161,11 +161,19 @@ class AlertRules:
         )
 
     def apply(self, settings: AlertSettings) -> RuleSet:
-        """New settings (a reload); values set at run time for alerts that remain stay."""
+        """New settings (a reload); values set at run time for alerts that remain stay. A
+        ConfigError, changing nothing, when a critical threshold would then be on the healthy
+        side of its warning for some cache."""
         with self._lock:
             state = self._state
-            self._state = self._build(settings, state.runtime, state.runtime_escalation)
-            return self._state
+            candidate = self._build(settings, state.runtime, state.runtime_escalation)
+            for definition in candidate.definitions:
+                try:
+                    _check_order(candidate, definition, None)
+                except ValueError as exc:  # with a value set at run time
+                    raise ConfigError(f"{exc} (with the values set at run time)") from None
+            self._state = candidate
+            return candidate
 
     def configure(
         self,

@@ -82,8 +82,11 @@ def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_check_config(_config: Config, args: argparse.Namespace) -> int:
+    from ..analysis.definitions import alert_definitions
+
     config = load_config("check-config", {"config_file": args.file}, environ={})
     files.read_files(config, redis=True)  # the files the settings name must load too
+    alert_definitions(config.alerts)  # custom alerts must not take a built-in one's name
     print(json.dumps(describe(config), indent=2, sort_keys=True), flush=True)
     print(f"{args.file}: ok", file=sys.stderr)
     return EXIT_OK

@@ -219,4 +219,15 @@ def describe(config: Config) -> dict[str, Any]:
         if isinstance(value, str):
             value = mask_url_passwords(value)  # e.g. http://user:password@alertmanager:9093
         shown[meta.key] = value
+    overrides: dict[str, dict[str, float]] = {}
+    keys = {name: key for key, (name, _) in alerting.per_cache_settings().items()}
+    for override in config.alert_overrides:
+        overrides.setdefault(override.cache, {})[keys.get(override.key, override.key)] = (
+            override.value
+        )
+    shown[".".join(alerting.OVERRIDES_PATH)] = overrides
+    shown[".".join(alerting.CUSTOM_PATH)] = [
+        {k: v for k, v in dataclasses.asdict(alert).items() if k != "origin"}
+        for alert in config.custom_alerts
+    ]
     return shown
