@@ -110,7 +110,15 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Ser
             workdir / "prometheus",
         ).start(timeout=20)
         stack.callback(prometheus.stop)
-        yield services, f"http://{LOOPBACK}:{port}"
+        base = f"http://{LOOPBACK}:{port}"
+        until(lambda: _answers(f"{base}/-/ready"), 30, "Prometheus ready")
+        yield services, base
+
+
+def _answers(url: str) -> bool:
+    with contextlib.suppress(requests.RequestException):
+        return requests.get(url, timeout=2).status_code == 200
+    return False
 
 
 def alerts(base: str) -> list[dict[str, Any]]:
