@@ -38,7 +38,7 @@ import requests
 from cachewatch.config import Config
 from cachewatch.config.redisurl import CachePrefix
 from cachewatch.sources.census import KeyCensus
-from cachewatch.sources.redis import _CensusCalls
+from cachewatch.sources.redis import CensusCalls
 
 REDIS_EXPORTER = "/usr/bin/prometheus-redis-exporter"
 PREFIXES = {"users": "user:", "sessions": "session:", "products": "product:", "tokens": "token:"}
@@ -248,7 +248,7 @@ def census_steps(
     worst estimate error at each checkpoint (number of steps)."""
     caches = [CachePrefix(name, prefix) for name, prefix in PREFIXES.items()]
     census = KeyCensus(caches, keys_per_step=BUDGET, samples_per_step=SAMPLES, seed=1)
-    calls = _CensusCalls(conn)
+    calls = CensusCalls(conn)
     wall = 0.0
     per_step: list[float] = []
     for step in range(1, steps + 1):

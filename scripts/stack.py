@@ -7,7 +7,11 @@ The one launcher of the local stack: ``make stack`` runs it, and the end-to-end 
 its renderers and commands (``tests/bundle_stack.py``). Only addresses, file paths and
 timings are rewritten, never matchers, receivers, rules or thresholds.
 
-Usage: python scripts/stack.py [--fast] [--workdir DIR] [--render-only]
+Usage: python scripts/stack.py [--fast] [--fleet] [--workdir DIR] [--render-only]
+
+``--fleet`` runs the scale-out shape instead: two "cluster" Prometheus servers (external label
+``cluster``), each scraping its own demo services, remote-writing to a global Prometheus
+that evaluates the rules generated with ``cluster,job`` as group labels.
 """
 
 from __future__ import annotations
@@ -81,34 +85,50 @@ def render_prometheus(
     waits: Mapping[str, str] | None = None,
     scrape_interval: str | None = None,
     evaluation_interval: str | None = None,
+    bundle: Path | None = ROOT,
+    name: str = "prometheus",
+    external_labels: Mapping[str, str] | None = None,
+    remote_write: str | None = None,
 ) -> Path:
-    """``prometheus.yml`` under ``workdir/prometheus`` with each job's targets, the
-    Alertmanagers and the rule files (shortened when ``windows``/``waits`` are given); jobs
-    missing from ``targets`` are dropped, new ones added."""
-    rule_dir = workdir / "prometheus" / "rules"
-    for path in sorted((ROOT / "prometheus/rules").glob("*.yml")):
+    """``prometheus.yml`` under ``workdir/NAME`` with each job's targets, the Alertmanagers
+    and the rule files of ``bundle`` (a repository root or a ``cachewatch generate --output``
+    folder; None: no rules), shortened when ``windows``/``waits`` are given; jobs missing from
+    ``targets`` are dropped, new ones added. ``external_labels`` and ``remote_write`` make it
+    one cluster's Prometheus sending everything on to a global one."""
+    rule_dir = workdir / name / "rules"
+    rule_paths = sorted((bundle / "prometheus/rules").glob("*.yml")) if bundle else []
+    for path in rule_paths:
         document = load(path)
         if windows or waits:
             document = shorten_rules(document, windows or {}, waits or {})
         dump(document, rule_dir / path.name)
     config: dict[str, Any] = load(ROOT / "prometheus/prometheus.yml")
-    config["rule_files"] = [str(rule_dir / Path(p).name) for p in config["rule_files"]]
-    config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": alertmanagers}]}]
+    config["rule_files"] = [str(rule_dir / p.name) for p in rule_paths]
+    if alertmanagers:
+        config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": alertmanagers}]}]
+    else:
+        del config["alerting"]
+    if external_labels:
+        config["global"]["external_labels"] = dict(external_labels)
+    if remote_write:
+        # Short batches: the global Prometheus evaluates rules seconds after the scrape.
+        queue = {"batch_send_deadline": "1s", "max_samples_per_send": 5000}
+        config["remote_write"] = [{"url": remote_write, "queue_config": queue}]
     jobs = []
     for job in config["scrape_configs"]:
         if job["job_name"] in targets:
             job["static_configs"] = [{"targets": list(targets[job["job_name"]])}]
             jobs.append(job)
-    for name, addresses in targets.items():
-        if name not in {job["job_name"] for job in jobs}:
-            jobs.append({"job_name": name, "static_configs": [{"targets": list(addresses)}]})
+    for job_name, addresses in targets.items():
+        if job_name not in {job["job_name"] for job in jobs}:
+            jobs.append({"job_name": job_name, "static_configs": [{"targets": list(addresses)}]})
     config["scrape_configs"] = jobs
     if scrape_interval:
         config["global"]["scrape_interval"] = scrape_interval
         config["global"]["scrape_timeout"] = scrape_interval
     if evaluation_interval:
         config["global"]["evaluation_interval"] = evaluation_interval
-    return dump(config, workdir / "prometheus" / "prometheus.yml")
+    return dump(config, workdir / name / "prometheus.yml")
 
 
 def render_alertmanager(
@@ -118,14 +138,16 @@ def render_alertmanager(
     webhook_url: str,
     password_file: Path,
     timings: Mapping[str, str] | None = None,
+    bundle: Path = ROOT,
 ) -> Path:
-    """``alertmanager.yml`` under ``workdir/alertmanager`` with the SMTP relay, webhook URL,
-    password file and template path made local; ``timings`` may replace the route's
+    """``alertmanager.yml`` under ``workdir/alertmanager`` (from ``bundle``, a repository root
+    or a ``cachewatch generate --output`` folder) with the SMTP relay, webhook URL, password
+    file and template path made local; ``timings`` may replace the route's
     group_wait/interval/repeat."""
-    config: dict[str, Any] = load(ROOT / "alertmanager/alertmanager.yml")
+    config: dict[str, Any] = load(bundle / "alertmanager/alertmanager.yml")
     config["global"]["smtp_smarthost"] = smtp
     config["global"]["smtp_auth_password_file"] = str(password_file)
-    config["templates"] = [str(ROOT / "alertmanager" / t) for t in config["templates"]]
+    config["templates"] = [str(bundle / "alertmanager" / t) for t in config["templates"]]
     for receiver in config["receivers"]:
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = webhook_url
@@ -142,13 +164,16 @@ def binary(name: str) -> str:
     return path
 
 
-def prometheus_command(config: Path, workdir: Path, address: str) -> list[str]:
+def prometheus_command(config: Path, address: str, *, receiver: bool = False) -> list[str]:
+    """Prometheus on ``config`` (its data beside it); ``receiver``: it accepts remote_write,
+    standing in for Thanos Receive or Mimir (the same protocol)."""
     return [
         binary("prometheus"),
         f"--config.file={config}",
-        f"--storage.tsdb.path={workdir / 'prometheus' / 'data'}",
+        f"--storage.tsdb.path={config.parent / 'data'}",
         f"--web.listen-address={address}",
         "--enable-feature=exemplar-storage",
+        *(["--web.enable-remote-write-receiver"] if receiver else []),
     ]
 
 
@@ -176,14 +201,11 @@ def render(workdir: Path, fast: bool) -> tuple[Path, Path]:
         windows=FAST_WINDOWS if fast else None,
         waits=FAST_WAITS if fast else None,
     )
-    password = workdir / "smtp_password"
-    password.write_text(os.environ.get("SMTP_PASSWORD", "unused-by-the-local-sink"))
-    password.chmod(0o600)
     alertmanager = render_alertmanager(
         workdir,
         smtp=f"127.0.0.1:{PORTS['smtp']}",
         webhook_url=f"http://127.0.0.1:{PORTS['webhook']}/alertmanager",
-        password_file=password,
+        password_file=_password(workdir),
         timings={"group_wait": "10s", "group_interval": "30s"} if fast else None,
     )
     return prometheus, alertmanager
@@ -207,40 +229,148 @@ class _WebhookLogger(BaseHTTPRequestHandler):
         pass
 
 
+# --- make stack-fleet ------------------------------------------------------------------------
+CLUSTERS = ("a", "b")
+FLEET_GROUP_LABELS = "cluster,job"
+FLEET_SERVICES = {"shop-api": 2, "search-api": 1}
+"""Demo services per cluster and their replicas."""
+
+
+def generate_bundle(output: Path, group_labels: str, python: str = sys.executable) -> Path:
+    """The bundle generated for ``group_labels`` under ``output`` (rules, routing, dashboards)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "exporter")}
+    argv = [python, "-m", "cachewatch.cli", "generate", "--bundle.group-labels", group_labels,
+            "--output", str(output)]  # fmt: skip
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    return output
+
+
+def render_cluster(
+    workdir: Path,
+    cluster: str,
+    targets: Mapping[str, list[str]],
+    global_address: str,
+    **timing: Any,
+) -> Path:
+    """One cluster's Prometheus: scrapes its own targets, evaluates nothing, and sends every
+    sample with ``cluster`` as an external label to the global Prometheus."""
+    return render_prometheus(
+        workdir,
+        targets=targets,
+        alertmanagers=[],
+        bundle=None,
+        name=f"prometheus-{cluster}",
+        external_labels={"cluster": cluster},
+        remote_write=f"http://{global_address}/api/v1/write",
+        **timing,
+    )
+
+
+def render_global(workdir: Path, bundle: Path, alertmanager: str, **timing: Any) -> Path:
+    """The global Prometheus: no targets of its own, the rules of ``bundle`` (generated with
+    ``cluster`` among the group labels) over what the clusters remote-write."""
+    return render_prometheus(
+        workdir,
+        targets={},
+        alertmanagers=[alertmanager],
+        bundle=bundle,
+        name="prometheus-global",
+        **timing,
+    )
+
+
+def fleet_commands(workdir: Path, fast: bool, python: str) -> list[tuple[str, list[str]]]:
+    """Two clusters of demo services, each cluster's Prometheus, the global one, Alertmanager."""
+    bundle = generate_bundle(workdir / "bundle", FLEET_GROUP_LABELS, python)
+    timing: dict[str, Any] = {"windows": FAST_WINDOWS, "waits": FAST_WAITS} if fast else {}
+    address = {name: f"127.0.0.1:{port}" for name, port in PORTS.items()}
+    global_address, cluster_port = address["prometheus"], PORTS["prometheus"] + 1
+    demo_port = PORTS["demo"] + 10
+    alertmanager = render_alertmanager(
+        workdir,
+        smtp=address["smtp"],
+        webhook_url=f"http://{address['webhook']}/alertmanager",
+        password_file=_password(workdir),
+        bundle=bundle,
+    )
+    config = render_global(workdir, bundle, address["alertmanager"], **timing)
+    # The receiving end first: stopped in reverse, the clusters flush before it goes.
+    commands: list[tuple[str, list[str]]] = [
+        ("alertmanager", alertmanager_command(alertmanager, workdir, address["alertmanager"])),
+        ("prometheus-global", prometheus_command(config, global_address, receiver=True)),
+    ]
+    for cluster in CLUSTERS:
+        targets: dict[str, list[str]] = {}
+        for service, replicas in FLEET_SERVICES.items():
+            for replica in range(replicas):
+                listen = f"127.0.0.1:{demo_port}"
+                demo_port += 1
+                targets.setdefault(service, []).append(listen)
+                commands.append((f"{cluster}-{service}-{replica}", [
+                    python, "-m", "cachewatch.cli", "demo", f"--web.listen-address={listen}",
+                    "--seed", str(demo_port),
+                ]))  # fmt: skip
+        config = render_cluster(workdir, cluster, targets, global_address)
+        commands.append((f"prometheus-{cluster}", prometheus_command(
+            config, f"127.0.0.1:{cluster_port}")))  # fmt: skip
+        cluster_port += 1
+    return commands
+
+
+def _password(workdir: Path) -> Path:
+    password = workdir / "smtp_password"
+    password.write_text(os.environ.get("SMTP_PASSWORD", "unused-by-the-local-sink"))
+    password.chmod(0o600)
+    return password
+
+
+def single_commands(workdir: Path, fast: bool, python: str) -> list[tuple[str, list[str]]]:
+    """Redis, the exporter watching it, the demo, Prometheus and Alertmanager."""
+    prometheus_yml, alertmanager_yml = render(workdir, fast)
+    cachewatch = [python, "-m", "cachewatch.cli"]
+    redis_url = f"redis://127.0.0.1:{PORTS['redis']}/0"
+    redis = [binary("redis-server"), "--port", str(PORTS["redis"]), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(workdir)]  # fmt: skip
+    links = [f"--links.prometheus-url=http://127.0.0.1:{PORTS['prometheus']}",
+             f"--links.alertmanager-url=http://127.0.0.1:{PORTS['alertmanager']}"]  # fmt: skip
+    exporter = [*cachewatch, "serve", f"--redis.addr={redis_url}", *links,
+                f"--web.listen-address=127.0.0.1:{PORTS['exporter']}"]  # fmt: skip
+    demo = [*cachewatch, "demo", *links, f"--web.listen-address=127.0.0.1:{PORTS['demo']}"]
+    alertmanager = f"127.0.0.1:{PORTS['alertmanager']}"
+    prometheus = f"127.0.0.1:{PORTS['prometheus']}"
+    return [
+        ("redis", redis),
+        ("exporter", exporter),
+        ("demo", demo),
+        ("alertmanager", alertmanager_command(alertmanager_yml, workdir, alertmanager)),
+        ("prometheus", prometheus_command(prometheus_yml, prometheus)),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="short windows and waits")
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="two clusters of demo services, each with its own Prometheus remote-writing to a "
+        "global one that evaluates the rules generated with cluster among the group labels",
+    )
     parser.add_argument("--workdir", type=Path, help="keep state here (default: a temp dir)")
     parser.add_argument("--render-only", action="store_true", help="write the configs, exit")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cachewatch-stack-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    prometheus_yml, alertmanager_yml = render(workdir, args.fast)
-    if args.render_only:
-        print(prometheus_yml)
-        print(alertmanager_yml)
-        return 0
-
     python = sys.executable
-    cachewatch = [python, "-m", "cachewatch.cli"]
+    plan = fleet_commands if args.fleet else single_commands
+    commands = plan(workdir, args.fast, python)
+    if args.render_only:  # the Prometheus configs, then Alertmanager's
+        configs = [a.split("=", 1)[1] for _, argv in commands for a in argv
+                   if a.startswith("--config.file=")]  # fmt: skip
+        print("\n".join(sorted(configs, key=lambda path: "alertmanager" in path)))
+        return 0
+    commands.append(("smtp", [python, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{PORTS['smtp']}"]))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "exporter")}
-    redis_url = f"redis://127.0.0.1:{PORTS['redis']}/0"
-    redis = [binary("redis-server"), "--port", str(PORTS["redis"]), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(workdir)]  # fmt: skip
-    exporter = [*cachewatch, "serve", f"--redis.addr={redis_url}",
-                f"--web.listen-address=127.0.0.1:{PORTS['exporter']}"]  # fmt: skip
-    demo = [*cachewatch, "demo", f"--web.listen-address=127.0.0.1:{PORTS['demo']}"]
-    smtp = [python, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{PORTS['smtp']}"]
-    alertmanager = f"127.0.0.1:{PORTS['alertmanager']}"
-    prometheus = f"127.0.0.1:{PORTS['prometheus']}"
-    commands: list[tuple[str, list[str]]] = [
-        ("redis", redis),
-        ("exporter", exporter),
-        ("demo", demo),
-        ("smtp", smtp),
-        ("alertmanager", alertmanager_command(alertmanager_yml, workdir, alertmanager)),
-        ("prometheus", prometheus_command(prometheus_yml, workdir, prometheus)),
-    ]
 
     hook = ThreadingHTTPServer(("127.0.0.1", PORTS["webhook"]), _WebhookLogger)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
@@ -254,10 +384,18 @@ def main() -> int:
             stdout = None if name == "smtp" else log
             processes.append((name, subprocess.Popen(argv, env=env, stdout=stdout, stderr=log)))
         print(f"stack running (logs and data in {workdir}); Ctrl-C stops it")
-        print(f"  Prometheus    http://127.0.0.1:{PORTS['prometheus']}")
-        print(f"  Alertmanager  http://127.0.0.1:{PORTS['alertmanager']}")
-        print(f"  demo          http://127.0.0.1:{PORTS['demo']}/metrics")
-        print(f"  exporter      http://127.0.0.1:{PORTS['exporter']}/metrics")
+        if args.fleet:
+            print(f"  global Prometheus  http://127.0.0.1:{PORTS['prometheus']}")
+            for index, cluster in enumerate(CLUSTERS, 1):
+                port = PORTS["prometheus"] + index
+                print(f"  cluster {cluster}          http://127.0.0.1:{port}")
+            print(f"  Alertmanager       http://127.0.0.1:{PORTS['alertmanager']}")
+            print(f"  dashboards for this stack: {workdir / 'bundle/grafana/dashboards'}")
+        else:
+            print(f"  Prometheus    http://127.0.0.1:{PORTS['prometheus']}")
+            print(f"  Alertmanager  http://127.0.0.1:{PORTS['alertmanager']}")
+            print(f"  demo          http://127.0.0.1:{PORTS['demo']}/metrics")
+            print(f"  exporter      http://127.0.0.1:{PORTS['exporter']}/metrics")
         print("  e-mail is printed here by the SMTP sink; webhooks as 'webhook: ...' lines")
         while not stop.wait(1):
             for name, process in processes:

@@ -105,15 +105,11 @@ class Workload:
 
 
 @dataclass
-class Stack:
+class PrometheusApi:
+    """Queries against one Prometheus (and the Alertmanager it alerts)."""
+
     prometheus: str
     alertmanager: str
-    exporter_port: int
-    workload: Workload
-    webhooks: Inbox
-    mails: Inbox
-    workdir: Path
-    traces: OtlpReceiver
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         answer = requests.get(
@@ -164,7 +160,17 @@ class Stack:
         ]
 
 
-def _ready(url: str, timeout: float = 20) -> None:
+@dataclass
+class Stack(PrometheusApi):
+    exporter_port: int
+    workload: Workload
+    webhooks: Inbox
+    mails: Inbox
+    workdir: Path
+    traces: OtlpReceiver
+
+
+def ready(url: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(requests.RequestException):
@@ -254,14 +260,14 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
             evaluation_interval="1s",
         )
         prometheus = ManagedProcess(
-            stack_launcher.prometheus_command(prom_config, workdir, f"{LOOPBACK}:{prom_port}"),
+            stack_launcher.prometheus_command(prom_config, f"{LOOPBACK}:{prom_port}"),
             prom_port,
             prom_dir,
         ).start(timeout=20)
         stack.callback(prometheus.stop)
         prometheus_url = f"http://{LOOPBACK}:{prom_port}"
-        _ready(f"{prometheus_url}/-/ready")
-        _ready(f"{alertmanager_url}/-/ready")
+        ready(f"{prometheus_url}/-/ready")
+        ready(f"{alertmanager_url}/-/ready")
         yield Stack(
             prometheus_url, alertmanager_url, http.port, workload, webhooks, mails, workdir, traces
         )

@@ -13,6 +13,7 @@ from cachewatch.web.routes import make_wsgi_app
 from cachewatch.web.server import HttpServer, serve
 
 from .servers import RedisServer, redis_server
+from .topology import Cluster, ReplicaSet, redis_cluster, replica_set
 
 
 @pytest.fixture
@@ -39,6 +40,22 @@ def http(exporter: Exporter) -> Iterator[HttpServer]:
 def redis() -> Iterator[RedisServer]:
     with redis_server() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """A three-master Redis Cluster shared by the tests that only read it (the tests that
+    change a topology make their own)."""
+    with redis_cluster(masters=3) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def watched() -> Iterator[ReplicaSet]:
+    """A master with a replica and two Sentinels watching them, shared by the tests that
+    only read them (the failover test makes its own)."""
+    with replica_set(replicas=1, sentinels=2) as group:
+        yield group
 
 
 @pytest.fixture(autouse=True)

@@ -44,6 +44,9 @@ class ReceivedSpan:
     status_code: int
     status_message: str
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    start_ns: int = 0
+    end_ns: int = 0
+    scope: str = ""
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
@@ -101,6 +104,9 @@ class OtlpReceiver:
                                 (e.name, {a.key: _value(a.value) for a in e.attributes})
                                 for e in span.events
                             ],
+                            start_ns=span.start_time_unix_nano,
+                            end_ns=span.end_time_unix_nano,
+                            scope=scope_spans.scope.name,
                         )
                     )
         with self._lock:

@@ -118,8 +118,8 @@ def load(args: list[str], environ: dict[str, str]) -> Config:
 def test_any_value_of_any_setting_is_accepted_or_refused_in_one_line(
     key: str, raw: str, origin: str
 ) -> None:
-    if origin == "env" and raw == "":
-        raw = " "  # an empty variable means "not set"
+    # An empty or blank variable means "not set" (Setting.environ_value): nothing to check.
+    assume(origin != "env" or raw.strip() != "")
     with tempfile.TemporaryDirectory() as tmp:
         args, environ, name = supply(key, raw, origin, Path(tmp))
         try:

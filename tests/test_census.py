@@ -8,7 +8,7 @@ import redis as redis_py
 
 from cachewatch.config.redisurl import CachePrefix
 from cachewatch.sources.census import KeyCensus, cursor_position
-from cachewatch.sources.redis import _CensusCalls
+from cachewatch.sources.redis import CensusCalls
 
 from .redisdata import calls, client, commandstats, fill
 from .servers import RedisServer
@@ -34,7 +34,7 @@ def test_exact_after_a_full_pass_and_within_bounds_before(redis: RedisServer) ->
     _fill(conn)
     total = sum(TRUTH.values()) + UNMATCHED
     census = _census(keys_per_step=500, samples_per_step=8)
-    calls_ = _CensusCalls(conn)
+    calls_ = CensusCalls(conn)
     before = commandstats(conn)
     steps = 0
     while census.report().passes == 0:
@@ -75,7 +75,7 @@ def test_memory_is_exact_when_every_key_is_measured(redis: RedisServer) -> None:
         keys_per_step=100_000,
         samples_per_step=100_000,
     )
-    census.step(_CensusCalls(conn))
+    census.step(CensusCalls(conn))
     report = census.report()
     assert report.passes == 1
     truth = {
@@ -96,7 +96,7 @@ def test_sampled_memory_is_close(redis: RedisServer) -> None:
         [CachePrefix("mixed", "mixed:")], keys_per_step=400, samples_per_step=20, seed=3
     )
     while census.report().passes == 0:
-        census.step(_CensusCalls(conn))
+        census.step(CensusCalls(conn))
     estimate = census.report().estimates[0]
     truth = sum(conn.memory_usage(key) or 0 for key in conn.scan_iter(match="mixed:*", count=1000))
     assert estimate.size == 4000
@@ -110,7 +110,7 @@ def test_sliding_window_follows_change_and_is_exact_again_after_a_pass(
     conn = client(redis)
     _fill(conn)
     census = _census(keys_per_step=1000, samples_per_step=0)
-    calls_ = _CensusCalls(conn)
+    calls_ = CensusCalls(conn)
     while census.report().passes < 1:
         census.step(calls_)
     fill(conn, "user:new-", 2000)
@@ -139,7 +139,7 @@ def test_scan_cursor_positions_increase_through_a_pass(redis: RedisServer) -> No
 
 def test_empty_database_is_exact_zero(redis: RedisServer) -> None:
     census = _census()
-    census.step(_CensusCalls(client(redis)))
+    census.step(CensusCalls(client(redis)))
     report = census.report()
     assert report.passes == 1
     assert {e.size for e in report.estimates} == {0}
@@ -152,7 +152,7 @@ def test_longest_prefix_wins(redis: RedisServer) -> None:
     census = KeyCensus(
         [CachePrefix("users", "user:"), CachePrefix("user_sessions", "user:session:")]
     )
-    census.step(_CensusCalls(conn))
+    census.step(CensusCalls(conn))
     assert {e.name: e.size for e in census.report().estimates} == {
         "users": 100, "user_sessions": 30,
     }  # fmt: skip
@@ -166,7 +166,7 @@ def test_memory_sampling_keeps_its_budget_with_many_caches(redis: RedisServer) -
     census = KeyCensus(caches, keys_per_step=100_000, samples_per_step=5)
     before = commandstats(conn)
     for _ in range(4):
-        census.step(_CensusCalls(conn))
+        census.step(CensusCalls(conn))
     after = commandstats(conn)
     assert calls(before, after, "memory|usage") == 4 * 5
     # The caches took turns: every one has a memory estimate, from its own samples.

@@ -3,10 +3,6 @@ redis_exporter on a real three-master cluster, and CLUSTER NODES parsed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from cachewatch.sources.cluster import parse_cluster_nodes
 from cachewatch.sources.redis import RedisSource
 
@@ -14,13 +10,7 @@ from . import parity
 from .redisdata import settings_for
 from .scrape import fetch, samples, value
 from .test_redis import served
-from .topology import Cluster, connect, redis_cluster
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with redis_cluster(masters=3) as running:
-        yield running
+from .topology import Cluster, connect
 
 
 def test_names_and_labels_match_redis_exporter(cluster: Cluster) -> None:
@@ -46,7 +36,7 @@ def test_cluster_info_values(cluster: Cluster) -> None:
         assert value(found, "redis_cluster_slots_pfail") == 0
         assert value(found, "redis_cluster_known_nodes") == 3
         assert value(found, "redis_cluster_size") == 3
-        assert value(found, "redis_cluster_my_epoch") == 2
+        assert value(found, "redis_cluster_my_epoch") in (1, 2, 3)
         assert value(found, "redis_cluster_messages_sent_total") > 0
         assert value(found, "redis_cluster_stats_messages_ping_sent") > 0
         assert value(found, "redis_db_keys", db="db0") is not None
@@ -69,6 +59,7 @@ def test_cluster_nodes_odd_lines() -> None:
             "b2 10.0.0.2:7001@17001 slave a1 0 1 1 connected",
             "c3 :0@0 master,noaddr - 0 0 0 disconnected",
             "d4 10.0.0.4:7003@17003 master,fail - 0 0 3 disconnected 5461-10922 [1->-a1]",
+            "f6 10.0.0.6:7005@17005 handshake - 0 0 0 connected",
             "short line",
             "e5 [::1]:7004@17004 master - 0 0 4 connected 10923-16383 99999",
         ]

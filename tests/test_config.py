@@ -68,10 +68,11 @@ def test_groups_copy_their_fields_from_the_config() -> None:
     assert config.bundle.hit_ratio_warning == 0.9 and config.bundle.grafana_url
     assert config.tracing.tracing_record_keys is True
     fields = {f.name: f for f in dataclasses.fields(Config)}
+    defaults = Config()
     for group in (AlertSettings, AnalysisSettings, BundleSettings, DemoSettings, TracingOptions):
         for field in dataclasses.fields(group):
             assert field.name in fields, (group.__name__, field.name)
-            assert field.default == fields[field.name].default, (group.__name__, field.name)
+            assert field.default == getattr(defaults, field.name), (group.__name__, field.name)
 
 
 def test_yaml_errors_name_the_file_and_line(tmp_path: Path) -> None:
@@ -104,3 +105,57 @@ def test_the_files_settings_name_are_read_once_into_their_settings(tmp_path: Pat
     with pytest.raises(ConfigError, match=r"--web\.config\.file: .*not a bcrypt hash") as caught:
         files.read_files(bad)
     assert "plain-text" not in str(caught.value)
+
+
+def test_sentinel_settings_and_their_credentials(tmp_path: Path) -> None:
+    redis_pw = tmp_path / "redis.pw"
+    redis_pw.write_text("from-a-file\n")
+    env = {
+        "CACHEWATCH_REDIS_SENTINEL_ADDR": "10.0.0.1,10.0.0.2:26380,rediss://10.0.0.3",
+        "CACHEWATCH_REDIS_SENTINEL_MASTER": "cache-primary",
+        "CACHEWATCH_REDIS_SENTINEL_PASSWORD": "from-the-environment",
+        "CACHEWATCH_REDIS_PASSWORD_FILE": str(redis_pw),
+    }
+    config = load_config("serve", {}, environ=env)
+    read = files.read_files(config, redis=True)
+    assert read.redis is not None and read.redis.sentinel is not None
+    sentinel = read.redis.sentinel
+    assert [str(a) for a in sentinel.addresses] == [
+        "redis://10.0.0.1:26379/0", "redis://10.0.0.2:26380/0", "rediss://10.0.0.3:26379/0"
+    ]  # fmt: skip
+    assert sentinel.master_name == "cache-primary"
+    assert sentinel.password is not None and sentinel.password.reveal() == "from-the-environment"
+    assert read.redis.password is not None and read.redis.password.reveal() == "from-a-file"
+    text = read.redis.redact("auth failed: from-the-environment / from-a-file")
+    assert "from-" not in text and "from-" not in repr(read)
+    sentinel_pw = tmp_path / "sentinel.pw"
+    sentinel_pw.write_text("sentinel-file\n")
+    from_file = load_config(
+        "serve",
+        {"redis_sentinel_password_file": str(sentinel_pw)},
+        environ={k: v for k, v in env.items() if "SENTINEL_PASSWORD" not in k},
+    )
+    got = files.read_files(from_file, redis=True).redis
+    assert got is not None and got.sentinel is not None and got.sentinel.password is not None
+    assert got.sentinel.password.reveal() == "sentinel-file"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"redis_sentinel_addrs": ["s1"]}, r"--redis\.sentinel-master: required"),
+        ({"redis_sentinel_master": "m"}, r"--redis\.sentinel-addr: required"),
+        (
+            {"redis_sentinel_addrs": ["s1"], "redis_sentinel_master": "m", "redis_cluster": "true"},
+            r"--redis\.cluster: a Redis Cluster has no Sentinels",
+        ),
+        ({"redis_cluster": "true"}, r"--redis\.addr: required with --redis\.cluster"),
+        (
+            {"redis_sentinel_addrs": ["s1"], "redis_sentinel_master": "bad name!"},
+            r"invalid master name",
+        ),
+    ],
+)
+def test_topology_mistakes_are_one_line_errors(flags: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ConfigError, match=message):
+        load_config("serve", flags, environ={})

@@ -63,14 +63,21 @@ def test_embedded_mode_runs_the_analysis_with_settings_from_the_environment() ->
     assert time.monotonic() - started < 30
 
 
-def test_demo_compresses_default_durations_but_keeps_explicit_ones() -> None:
+def test_the_demo_paces_default_durations_by_its_speed_but_keeps_explicit_ones() -> None:
     config = Config(demo_speed=10.0, sample_interval=0.5, alert_for_seconds=42.0)
     demo = demo_analysis_config(config)
     assert demo.alert_for_seconds == 42.0  # given explicitly: kept
-    assert demo.trend_window == 10.0  # 1800 s / (20 x 10), above 20 samples
-    assert demo.alert_rate_window == 2.0  # 300 s / 200 = 1.5 s, floored at 4 samples
-    assert demo.alert_escalate_after_seconds == 9.0
+    assert demo.sample_interval == 0.5  # given explicitly: kept
+    assert demo.trend_window == 30.0  # one cycle: 300 s / 10
+    assert demo.alert_rate_window == 3.0  # 30 s / 10
+    assert demo.alert_escalate_after_seconds == 6.0
     assert demo.alert_notify_cooldown_seconds == 1.5
+    at_speed_1 = demo_analysis_config(Config())
+    assert (at_speed_1.sample_interval, at_speed_1.alert_rate_window) == (5.0, 30.0)
+    assert (at_speed_1.alert_for_seconds, at_speed_1.trend_window) == (15.0, 300.0)
+    fast = demo_analysis_config(Config(demo_speed=100.0))
+    assert fast.sample_interval == 0.25  # never faster than this
+    assert fast.alert_rate_window == 1.0  # at least 4 samples
 
 
 DEMO_ALERTS = {"CacheHitRatioLow", "CacheMemoryFullSoon", "CacheErrorRateHigh",
@@ -78,12 +85,12 @@ DEMO_ALERTS = {"CacheHitRatioLow", "CacheMemoryFullSoon", "CacheErrorRateHigh",
 
 
 def test_demo_at_high_speed_moves_trends_and_fires_alerts() -> None:
-    """At speed 20 one cycle of the phases takes 30 s: every phase's alerts fire in it."""
+    """At speed 10 one cycle of the phases takes 30 s: every phase's alerts fire in it."""
     port = free_port()
     process = subprocess.Popen(
         [
             sys.executable, "-m", "cachewatch.cli", "demo", "--web.listen-address",
-            f"{LOOPBACK}:{port}", "--demo.speed", "20", "--sample-interval", "250ms",
+            f"{LOOPBACK}:{port}", "--demo.speed", "10", "--sample-interval", "250ms",
             "--duration", "90s",
         ],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

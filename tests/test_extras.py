@@ -5,6 +5,7 @@ environment without them would."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import re
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cachewatch.cli.extras import EXTRAS
+from cachewatch.cli.extras import EXTRAS, missing_extra
 
 ROOT = Path(__file__).resolve().parent.parent
 HIDE = """
@@ -90,8 +91,25 @@ def test_every_extra_of_pyproject_is_known_by_its_modules() -> None:
     owners = importlib.metadata.packages_distributions()
     for module, extra in EXTRAS.items():
         wanted = {normalized(re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0]) for r in extras[extra]}
-        found = {normalized(name) for name in owners[module]}
+        found = {normalized(name) for name in owners[module.partition(".")[0]]}
         assert found & wanted, (module, extra, found, wanted)
+        importlib.import_module(module)  # the module the extra brings is there
+
+
+@pytest.mark.parametrize(
+    ("missing", "extra"),
+    [
+        ("opentelemetry.exporter.zipkin.json", "zipkin"),
+        ("opentelemetry.instrumentation.requests", "instrumentation"),
+        ("opentelemetry.sdk", "tracing"),
+        ("redis", "redis"),
+        ("requests", None),
+    ],
+)
+def test_the_innermost_module_names_the_extra(missing: str, extra: str | None) -> None:
+    assert missing_extra(ModuleNotFoundError(f"No module named {missing!r}", name=missing)) == (
+        extra
+    )
 
 
 def test_readme_names_every_extra() -> None:

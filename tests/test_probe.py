@@ -177,7 +177,7 @@ def test_serve_with_only_probe_targets_in_a_real_process(
         out, err = process.communicate(timeout=10)
     assert probed.status_code == 200 and "\nredis_up 1.0" in probed.text
     assert own.status_code == 200 and "redis_up" not in own.text  # no --redis.addr: no source
-    assert 'href="/probe"' in landing.text
+    assert 'href="probe"' in landing.text
     for text in (out, err, probed.text, own.text):
         assert PASSWORD not in text
 

@@ -27,12 +27,25 @@ def _fill(registry: CacheRegistry) -> None:
     cachewatch.cache_metrics("web", registry=registry).cleanup(1, 0.01, "scheduled")
 
 
-def test_landing_page_links_every_endpoint(http: HttpServer) -> None:
+def test_the_status_page_links_every_page(http: HttpServer) -> None:
     page = requests.get(_url(http, "/"), timeout=5)
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/html")
-    for path in ("/metrics", "/health"):
+    for path in ("metrics", "health", "-/ready"):  # relative: mounted elsewhere, still right
         assert f'href="{path}"' in page.text
+
+
+def test_json_to_programs_html_to_browsers(http: HttpServer) -> None:
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    cases = [
+        (browser, "text/html"), ("text/html", "text/html"), ("*/*", "application/json"),
+        (None, "application/json"), ("application/json", "application/json"),
+    ]  # fmt: skip
+    for accept, kind in cases:
+        headers = {} if accept is None else {"Accept": accept}
+        response = requests.get(_url(http, "/health"), headers=headers, timeout=5)
+        assert response.headers["Content-Type"].startswith(kind), accept
+        assert response.headers["Vary"] == "Accept"
 
 
 def test_metrics_pass_promtool(cache_table: CacheRegistry, http: HttpServer) -> None:

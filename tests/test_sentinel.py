@@ -3,10 +3,6 @@ SENTINEL commands say of each master, beside Debian's redis_exporter on real Sen
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from cachewatch import catalog
 from cachewatch.sources.infofields import FamilyBuilder
 from cachewatch.sources.redis import RedisSource
@@ -17,13 +13,7 @@ from .redisdata import settings_for
 from .scrape import fetch, samples, value
 from .servers import LOOPBACK, RedisServer
 from .test_redis import served
-from .topology import ReplicaSet, replica_set
-
-
-@pytest.fixture(scope="module")
-def watched() -> Iterator[ReplicaSet]:
-    with replica_set(replicas=1, sentinels=2) as group:
-        yield group
+from .topology import ReplicaSet
 
 
 def _sentinel_server(group: ReplicaSet, index: int = 0) -> RedisServer:

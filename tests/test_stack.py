@@ -64,3 +64,32 @@ def test_native_stack_renders_configs_the_servers_accept(tmp_path: Path) -> None
     assert run(require_binary("promtool"), "check", "config", prom).returncode == 0
     assert run(require_binary("amtool"), "check-config", am).returncode == 0
     assert "stack:" in (ROOT / "Makefile").read_text()
+
+
+def test_fleet_stack_renders_clusters_that_remote_write_to_a_global_rule_evaluator(
+    tmp_path: Path,
+) -> None:
+    argv = [sys.executable, "scripts/stack.py", "--fleet", "--render-only"]
+    result = run(*argv, "--workdir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    paths = result.stdout.split()
+    clusters = [p for p in paths if "/prometheus-" in p and "global" not in p]
+    (global_config,) = [p for p in paths if "prometheus-global" in p]
+    (am,) = [p for p in paths if "alertmanager" in p]
+    for path in (*clusters, global_config):
+        assert run(require_binary("promtool"), "check", "config", path).returncode == 0, path
+    assert run(require_binary("amtool"), "check-config", am).returncode == 0
+    assert sorted(load(Path(p))["global"]["external_labels"]["cluster"] for p in clusters) == [
+        "a",
+        "b",
+    ]
+    for path in clusters:
+        config = load(Path(path))
+        assert config["rule_files"] == [] and "alerting" not in config
+        assert config["remote_write"][0]["url"].endswith("/api/v1/write")
+    config = load(Path(global_config))
+    assert config["scrape_configs"] == [] and len(config["rule_files"]) == 3
+    recording = (Path(global_config).parent / "rules/cachewatch-recording.yml").read_text()
+    assert "sum by (cluster, job, cache)" in recording
+    assert load(Path(am))["route"]["group_by"] == ["alertname", "cluster", "job", "cache"]
+    assert "stack-fleet:" in (ROOT / "Makefile").read_text()

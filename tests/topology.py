@@ -29,23 +29,39 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str =
     raise TimeoutError(f"not within {timeout}s: {what}")
 
 
-def connect(port: int) -> redis.Redis:
-    return redis.Redis(host=LOOPBACK, port=port, socket_timeout=10, decode_responses=True)
+def connect(port: int, password: str | None = None) -> redis.Redis:
+    return redis.Redis(
+        host=LOOPBACK, port=port, password=password, socket_timeout=10, decode_responses=True
+    )
 
 
 class SentinelServer(ManagedProcess):
     """``redis-sentinel`` watching one master, with short failure-detection times."""
 
-    def __init__(self, workdir: Path, master_name: str, master_port: int, quorum: int) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        master_name: str,
+        master_port: int,
+        quorum: int,
+        password: str | None = None,
+        master_password: str | None = None,
+    ) -> None:
         port = free_port()
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "sentinel.conf"
-        config.write_text(
-            f"port {port}\nbind {LOOPBACK}\ndir {workdir}\n"
-            f"sentinel monitor {master_name} {LOOPBACK} {master_port} {quorum}\n"
-            f"sentinel down-after-milliseconds {master_name} 1000\n"
-            f"sentinel failover-timeout {master_name} 10000\n"
-        )
+        lines = [
+            f"port {port}", f"bind {LOOPBACK}", f"dir {workdir}",
+            f"sentinel monitor {master_name} {LOOPBACK} {master_port} {quorum}",
+            f"sentinel down-after-milliseconds {master_name} 1000",
+            f"sentinel failover-timeout {master_name} 10000",
+        ]  # fmt: skip
+        if password:
+            lines.append(f"requirepass {password}")
+        if master_password:
+            lines.append(f"sentinel auth-pass {master_name} {master_password}")
+        config.write_text("\n".join(lines) + "\n")
+        self.password = password
         super().__init__([require_binary("redis-sentinel"), str(config)], port, workdir)
 
     @property
@@ -61,13 +77,14 @@ class ReplicaSet:
     replicas: list[RedisServer]
     sentinels: list[SentinelServer] = field(default_factory=list)
     name: str = "mymaster"
+    password: str | None = None
 
     @property
     def servers(self) -> list[RedisServer]:
         return [self.master, *self.replicas]
 
     def current_master_port(self) -> int:
-        sentinel = connect(self.sentinels[0].port)
+        sentinel = connect(self.sentinels[0].port, self.sentinels[0].password)
         _, port = sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name)
         return int(port)
 
@@ -80,10 +97,14 @@ def _start_all(processes: Sequence[ManagedProcess], stack: contextlib.ExitStack)
 
 @contextlib.contextmanager
 def replica_set(
-    replicas: int = 1, sentinels: int = 0, extra: Sequence[str] = ()
+    replicas: int = 1,
+    sentinels: int = 0,
+    password: str | None = None,
+    sentinel_password: str | None = None,
 ) -> Iterator[ReplicaSet]:
     """A master with ``replicas`` replicas in sync, and ``sentinels`` Sentinels (quorum: a
-    majority) that see all of them."""
+    majority) that see all of them; with passwords, Redis and the Sentinels require them."""
+    extra = ["--requirepass", password, "--masterauth", password] if password else []
     with (
         tempfile.TemporaryDirectory(prefix="cachewatch-replicas-") as tmp,
         contextlib.ExitStack() as stack,
@@ -101,23 +122,27 @@ def replica_set(
             )
         _start_all(followers, stack)
         wait_until(
-            lambda: connect(master.port).info("replication")["connected_slaves"] == replicas
-            and all(connect(r.port).info("replication")["master_link_status"] == "up"
+            lambda: connect(master.port, password).info("replication")["connected_slaves"]
+            == replicas
+            and all(connect(r.port, password).info("replication")["master_link_status"] == "up"
                     for r in followers),
             what="replicas in sync",
         )  # fmt: skip
-        group = ReplicaSet(master, followers)
+        group = ReplicaSet(master, followers, password=password)
         quorum = sentinels // 2 + 1
         group.sentinels = [
-            SentinelServer(root / f"sentinel{i}", group.name, master.port, quorum)
+            SentinelServer(
+                root / f"sentinel{i}", group.name, master.port, quorum, sentinel_password,
+                password,
+            )
             for i in range(sentinels)
-        ]
+        ]  # fmt: skip
         _start_all(group.sentinels, stack)
         if sentinels:
 
             def seen() -> bool:
                 for sentinel in group.sentinels:
-                    info = connect(sentinel.port).info("sentinel")
+                    info = connect(sentinel.port, sentinel_password).info("sentinel")
                     master_line = info.get("master0", {})
                     if master_line.get("status") != "ok":
                         return False

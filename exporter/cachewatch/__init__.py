@@ -14,8 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__
+from .config import environment
 from .config.webconfig import load_web_config
 from .exporter import Exporter, embedded_exporter
+from .instrument import flusher
 from .instrument.lru import watch_lru
 from .instrument.mapping import InstrumentedMapping, instrument
 from .instrument.operation import CacheOperation, trace_cache_operation
@@ -46,9 +48,11 @@ __all__ = [
     "default_registry",
     "embedded_exporter",
     "enable_otel_metrics",
+    "flush",
     "instrument",
     "instrument_redis",
     "make_wsgi_app",
+    "mark_process_dead",
     "serve",
     "setup_tracing",
     "shutdown_tracing",
@@ -112,3 +116,24 @@ def enable_otel_metrics(exporter: Exporter | None = None, **options: Any) -> Any
     (see ``cachewatch.tracing.otel_metrics``; loads the OpenTelemetry SDK, so only on
     request). Returns the bridge, whose ``meter()`` records into it."""
     return (exporter or embedded_exporter()).enable_otel_metrics(**options)
+
+
+def mark_process_dead(pid: int, directory: str | None = None) -> None:
+    """Multi-process mode: process ``pid`` has ended, so its caches' entries and memory leave
+    the aggregate at once (its counters stay). For gunicorn's ``child_exit`` hook; without
+    it, a dead process is still recognised, a little later. ``directory`` defaults to the
+    multi-process directory of the environment; a no-op when there is none. Never raises."""
+    if directory is None:
+        settings = environment.multiprocess()
+        if settings is None:
+            return
+        directory = settings.multiprocess_dir
+    flusher.mark_process_dead(pid, directory)
+
+
+def flush(exiting: bool = False) -> bool:
+    """Multi-process mode: write this process's caches to its file now, rather than at the
+    next flush interval. ``exiting=True`` from a hook that runs as a process ends where
+    ``atexit`` does not (Celery's ``worker_process_shutdown``): its file then says the process
+    is gone. Returns whether a file was written (False outside multi-process mode)."""
+    return flusher.flush(exiting=exiting)

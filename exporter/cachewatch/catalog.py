@@ -256,6 +256,24 @@ CACHES_DROPPED = _c(
 )
 BUILD_INFO = _g("cachewatch_build_info", "Always 1; the version that runs.", ("version",))
 
+# --- multi-process mode: the aggregate of the processes' files ------------------------------
+MULTIPROCESS_PROCESSES = _g(
+    "cachewatch_multiprocess_processes",
+    "Processes whose files make the aggregate, by state: live ones count toward entries and "
+    "memory; dead ones (not yet archived) toward counters only.",
+    ("state",),
+)
+MULTIPROCESS_FILE_ERRORS = _c(
+    "cachewatch_multiprocess_file_errors_total",
+    "Files of the multi-process directory skipped because they were unreadable, truncated, "
+    "corrupt or of another format (the file's last good reading is used, if any).",
+    ("reason",),
+)
+MULTIPROCESS_ARCHIVED = _c(
+    "cachewatch_multiprocess_archived_processes_total",
+    "Dead processes whose counters this process merged into the directory's archive file.",
+)
+
 # --- Redis server: oliver006/redis_exporter's names and meanings ------------------------------
 # So that community dashboards and alert rules work unchanged. Where redis_exporter publishes a
 # counter without the ``_total`` suffix, the series is a gauge here (same sample name). The
@@ -706,6 +724,42 @@ REDIS_INFO_UNPARSED = _g(
 REDIS_CONFIG_READABLE = _g(
     "cachewatch_redis_config_readable",
     "1 when CONFIG GET is allowed; 0 when the server forbids it (managed Redis).",
+)
+REDIS_FOLLOWED_MASTER = _g(
+    "cachewatch_redis_master_info",
+    "The master the Sentinels name now, which the exporter reads; always 1.",
+    ("master_name", "address"),
+)
+REDIS_MASTER_SWITCHES = _c(
+    "cachewatch_redis_master_switches_total",
+    "Times the Sentinels named another master and the exporter followed it.",
+    ("master_name",),
+)
+REDIS_SENTINEL_UP = _g(
+    "cachewatch_redis_sentinel_up",
+    "1 when a Sentinel answered the last question for the master's address.",
+    ("master_name",),
+)
+REDIS_CLUSTER_NODES = _g(
+    "cachewatch_redis_cluster_nodes",
+    "Nodes of the Redis Cluster by role (failed: flagged fail, pfail or without address).",
+    ("role",),
+)
+REDIS_CLUSTER_SLOTS_SERVED = _g(
+    "cachewatch_redis_cluster_slots_served",
+    "Slots served by the masters discovery found healthy (16384 when the cluster is whole).",
+)
+REDIS_CLUSTER_CHANGES = _c(
+    "cachewatch_redis_cluster_topology_changes_total",
+    "Nodes that joined, left or changed role or health, as discovery saw it.",
+)
+REDIS_CLUSTER_DISCOVERY_UP = _g(
+    "cachewatch_redis_cluster_discovery_up",
+    "1 when the last CLUSTER NODES of discovery got an answer.",
+)
+CENSUS_MASTERS = _g(
+    "cachewatch_census_masters",
+    "Masters the census counts keys on (a cluster's masters, each within its own budget).",
 )
 CENSUS_COVERAGE = _g(
     "cachewatch_census_coverage_ratio",

@@ -1,7 +1,7 @@
 """The demo: four in-process caches under a seeded synthetic workload that cycles through
 phases, so every metric, trend, alert and dashboard panel moves with nothing else installed.
 
-Phases (one cycle is ``CYCLE_SECONDS / speed`` long):
+Phases (one cycle is ``CYCLE_SECONDS / speed`` long, 5 minutes at speed 1):
   steady       Zipf-distributed keys over a small key space: high hit ratios.
   cold         search, embedding and file key spaces widen 30x: hit ratios fall, evictions
                rise, file reads fail more often (a quarter of the loads).
@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cachetools import LRUCache, TTLCache
 
@@ -32,39 +33,59 @@ from .instrument.table import CacheTable, cache_metrics, default_table
 
 log = logging.getLogger(__name__)
 
-CYCLE_SECONDS = 600.0
-PHASES: tuple[tuple[str, float], ...] = (("steady", 0.4), ("cold", 0.3), ("growth", 0.3))
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    share: float
+    """Its share of the cycle."""
+    story: str
+    """What changes when it starts, as the demo announces it."""
+
+
+CYCLE_SECONDS = 300.0
+PHASES: tuple[Phase, ...] = (
+    Phase("steady", 0.2, "small, skewed key spaces: hit ratios stay high"),
+    Phase("cold", 0.4, "key spaces widen 30x: hit ratios fall, evictions and errors rise"),
+    Phase("growth", 0.4, "embeddings grow 4x and file cleanups stop: memory climbs"),
+)
 OPS_PER_TICK = 200
 TICK_SECONDS = 0.1
+STEADY_KEYS, COLD_KEYS, PROJECTS = 1000, 50000, 400
 EMBEDDING_MEMORY_LIMIT = 64 * 1024 * 1024
 
 
-DEMO_TIME_COMPRESSION = 20.0
-"""The demo compresses the analysis's durations left at their defaults by this times its
-speed, so that alerts pend, fire, escalate and resolve within the demo's phases."""
-_DEMO_SCALED = {
-    # setting: least multiple of the sample interval it may shrink to
-    "trend_window": 20.0,
-    "alert_rate_window": 4.0,
-    "alert_for_seconds": 2.0,
-    "alert_escalate_after_seconds": 4.0,
-    "alert_notify_cooldown_seconds": 0.0,
+DEMO_SAMPLE_INTERVAL, MIN_DEMO_SAMPLE_INTERVAL = 5.0, 0.25
+"""The demo's sample interval at speed 1 (when left at its default), and its floor."""
+DEMO_PACE: dict[str, tuple[float, float]] = {
+    # setting: (its value at speed 1, the least multiple of the sample interval it may be)
+    "trend_window": (CYCLE_SECONDS, 20.0),
+    "alert_rate_window": (30.0, 4.0),
+    "alert_for_seconds": (15.0, 2.0),
+    "alert_escalate_after_seconds": (60.0, 4.0),
+    "alert_notify_cooldown_seconds": (15.0, 0.0),
 }
+"""The analysis at the demo's pace: at speed 1 the cold phase starts after a minute and its
+first alerts fire about half a minute later; the trend window spans one cycle. Each value is
+divided by ``--demo.speed``."""
 
 
 def demo_analysis_config(config: Config) -> Config:
-    """The demo's analysis settings: defaults compressed, explicit settings kept as given."""
-    factor = DEMO_TIME_COMPRESSION * max(config.demo_speed, 0.01)
+    """The demo's analysis settings: those left at their defaults follow the demo's pace and
+    ``--demo.speed``; explicit settings are kept as given."""
+    speed = max(config.demo_speed, 0.01)
     defaults = Config()
-    changes = {
-        name: max(floor * config.sample_interval, getattr(defaults, name) / factor)
-        for name, floor in _DEMO_SCALED.items()
-        if getattr(config, name) == getattr(defaults, name)
-    }
+    changes: dict[str, Any] = {}
+    if config.sample_interval == defaults.sample_interval:
+        changes["sample_interval"] = max(MIN_DEMO_SAMPLE_INTERVAL, DEMO_SAMPLE_INTERVAL / speed)
+    interval = changes.get("sample_interval", config.sample_interval)
+    for name, (at_speed_1, floor) in DEMO_PACE.items():
+        if getattr(config, name) == getattr(defaults, name):
+            changes[name] = max(floor * interval, at_speed_1 / speed)
     if changes:
         log.info(
-            "demo: analysis durations compressed %gx: %s",
-            factor,
+            "demo: analysis at the demo's pace (speed %g): %s",
+            speed,
             " ".join(f"{name}={value:g}s" for name, value in changes.items()),
         )
     return dataclasses.replace(config, **changes)
@@ -94,14 +115,20 @@ class PhaseClock:
     start: float = 0.0
     now: Callable[[], float] = time.monotonic
 
-    def phase(self) -> str:
+    def elapsed(self) -> float:
+        return self.now() - self.start
+
+    def current(self) -> Phase:
         cycle = CYCLE_SECONDS / self.speed
-        position = ((self.now() - self.start) % cycle) / cycle
-        for name, share in PHASES:
-            if position < share:
-                return name
-            position -= share
-        return PHASES[-1][0]
+        position = (self.elapsed() % cycle) / cycle
+        for phase in PHASES:
+            if position < phase.share:
+                return phase
+            position -= phase.share
+        return PHASES[-1]
+
+    def phase(self) -> str:
+        return self.current().name
 
 
 class DemoWorkload:
@@ -130,11 +157,23 @@ class DemoWorkload:
         self.project_lookup = watch_lru(
             functools.lru_cache(maxsize=512)(self._load_project), "project_cache", registry=registry
         )
-        self._zipf_small = Zipf(1000, s=1.2)
-        self._zipf_large = Zipf(50000, s=0.8)
-        self._zipf_projects = Zipf(400)
+        self._zipf_small = Zipf(STEADY_KEYS, s=1.2)
+        self._zipf_large = Zipf(COLD_KEYS, s=0.8)
+        self._zipf_projects = Zipf(PROJECTS)
         self.operations = 0
         self._last_cleanup = time.monotonic()
+        self.warm()
+
+    def warm(self) -> None:
+        """Load every key of the steady phase once, as a running service's caches hold them:
+        the story starts steady, not with caches filling from empty (whose climbing memory
+        would forecast a full cache before anything happened)."""
+        for rank in range(STEADY_KEYS):
+            self._embedding("steady", rank)
+            self._search("steady", rank)
+            self._file("steady", rank)
+        for project in range(PROJECTS):
+            self.project_lookup(project)
 
     @staticmethod
     def _load_project(project_id: int) -> dict[str, object]:
@@ -146,20 +185,20 @@ class DemoWorkload:
             return 1_000_000 + self._zipf_large.sample(self.rng)
         return self._zipf_small.sample(self.rng)
 
-    def _embedding(self, phase: str) -> None:
-        key = f"emb:{self._key(phase)}"
+    def _embedding(self, phase: str, rank: int | None = None) -> None:
+        key = f"emb:{self._key(phase) if rank is None else rank}"
         if self.embeddings.get(key) is None:
             dims = 1536 if phase == "growth" else 384
             self.embeddings[key] = self.rng.randbytes(dims * 4)
 
-    def _search(self, phase: str) -> None:
-        key = f"q:{self._key(phase)}"
+    def _search(self, phase: str, rank: int | None = None) -> None:
+        key = f"q:{self._key(phase) if rank is None else rank}"
         if self.search.get(key) is None:
             self.search[key] = [f"doc-{self.rng.randrange(10**6)}" for _ in range(10)]
 
-    def _file(self, phase: str) -> None:
+    def _file(self, phase: str, rank: int | None = None) -> None:
         # Cold: the wide key space too, so loads (and their failures) become frequent.
-        path = f"/srv/files/{self._key(phase)}.txt"
+        path = f"/srv/files/{self._key(phase) if rank is None else rank}.txt"
         if self.files.get(path) is not None:
             return
         failure_rate = 0.25 if phase == "cold" else 0.01
@@ -202,14 +241,6 @@ class DemoWorkload:
                 self.project_lookup(self._zipf_projects.sample(self.rng))
         self._cleanup_files(phase)
         self.operations += operations
-
-    def summary(self) -> str:
-        parts = [f"phase={self.clock.phase()}", f"ops={self.operations}"]
-        for recorder in sorted(self.registry.recorders(), key=lambda r: r.name):
-            snap = recorder.snapshot()
-            ratio = snap.hits / snap.gets if snap.gets else 0.0
-            parts.append(f"{snap.name}={ratio:.0%}")
-        return " ".join(parts)
 
 
 class DemoRunner:

@@ -3,13 +3,16 @@ Prometheus registry, health, analysis, tracing and the routes the web serves.
 
 ``Exporter`` is the running object; ``build`` attaches what every mode shares from the
 settings; ``serve_exporter``, ``demo_exporter`` and ``embedded_exporter`` choose the sources
-of ``cachewatch serve``, ``cachewatch demo`` and an application embedding the library.
+of ``cachewatch serve``, ``cachewatch demo`` and an application embedding the library (in
+multi-process mode, the aggregate of the processes' files instead of this process's table).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +27,13 @@ from .analysis.engine import Analysis
 from .analysis.health import HealthMonitor
 from .config import Config, ConfigError, files, load_config
 from .config.files import SettingsFiles
-from .config.settings import AlertSettings, AnalysisSettings, settings
+from .config.settings import (
+    AlertSettings,
+    AnalysisSettings,
+    LinkSettings,
+    MultiprocessSettings,
+    settings,
+)
 from .config.webconfig import WebConfig
 from .demo import DemoWorkload, demo_analysis_config
 from .exposition.families import SnapshotCollector
@@ -33,11 +42,13 @@ from .sources import Source
 from .sources.local import LocalSource
 from .sources.poller import Poller
 from .tracing import spans
-from .web import probes
+from .web import alerts_page, health_page, probes, report_page
+from .web.html import PageRenderer
 from .web.routes import Action, ActionHandler, JsonHandler, Route, WSGIApp
 
 if TYPE_CHECKING:
     from .analysis.sampler import Clock
+    from .sources.directory import NodeDirectory
     from .tracing.otel_metrics import OtelMetricsBridge
 
 log = logging.getLogger(__name__)
@@ -123,7 +134,9 @@ class Exporter:
         self.routes: dict[str, Route] = {}
         self.wsgi_routes: dict[str, tuple[str, WSGIApp]] = {}
         self.actions: dict[str, Action] = {}
-        self.add_route("/health", "health checks with their detail", self._health)
+        self.add_route(
+            "/health", "health checks with their detail", self._health, page=health_page.render
+        )
         self.add_wsgi_route(probes.HEALTHY, "liveness: the process answers", probes.healthy_app())
         self.add_wsgi_route(
             probes.READY,
@@ -131,6 +144,8 @@ class Exporter:
             probes.ready_app(self.health.readiness),
         )
         self._closers: list[Callable[[], None]] = []
+        self.links: dict[str, str | None] = LinkSettings().by_tool()
+        """The tools the pages link to (Grafana, Prometheus, ...), from the settings."""
         self.web_config: WebConfig | None = None
         """Access control for the HTTP server (TLS, basic auth), from the settings."""
         self._closed = threading.Event()
@@ -140,9 +155,11 @@ class Exporter:
         self._loader: Callable[[], Config] | None = None
         self._reload_lock = threading.Lock()
 
-    def add_route(self, path: str, description: str, handler: JsonHandler) -> None:
-        """Serve ``handler``'s JSON at ``path``."""
-        self.routes[path] = Route(path, description, handler)
+    def add_route(
+        self, path: str, description: str, handler: JsonHandler, page: PageRenderer | None = None
+    ) -> None:
+        """Serve ``handler``'s JSON at ``path``; with a ``page``, HTML to a browser."""
+        self.routes[path] = Route(path, description, handler, page)
 
     def add_wsgi_route(self, path: str, description: str, app: WSGIApp) -> None:
         """Serve a WSGI app at ``path`` (not JSON: /probe answers in the Prometheus format).
@@ -243,8 +260,12 @@ class Exporter:
         for collector in analysis.collectors():
             self.registry.register(collector)
         self.health.add_check(analysis.health_check())
-        self.add_route("/alerts", "alert states and recent transitions", analysis.alerts)
-        self.add_route("/report", "per-cache report with recommendations", analysis.report)
+        self.add_route(
+            "/alerts", "alert states and recent transitions", analysis.alerts, alerts_page.render
+        )
+        self.add_route(
+            "/report", "per-cache report with recommendations", analysis.report, report_page.render
+        )
         self.on_close(analysis.stop)
         self.analysis = analysis
         return analysis.start() if start else analysis
@@ -284,26 +305,42 @@ def build(
     settings_files: SettingsFiles,
     sources: Sequence[Source],
     caches: CacheTable | None,
+    directory: NodeDirectory | None = None,
+    *,
+    process_metrics: bool = True,
     reload: Loader | None = None,
 ) -> Exporter:
-    """An exporter over ``sources`` with what every mode shares: access control, /probe,
-    analysis, tracing, and the reload by ``reload``. ``settings_files`` were read first, so
-    a bad file stops the command before any source starts."""
-    exporter = Exporter(sources, caches=caches)
+    """An exporter over ``sources`` with what every mode shares: access control, /probe
+    (the configured targets, and the nodes of ``directory``), /discover, analysis, tracing,
+    and the reload by ``reload``. ``settings_files`` were read first, so a bad file stops
+    the command before any source starts."""
+    exporter = Exporter(sources, caches=caches, process_metrics=process_metrics)
     exporter.config = config
     exporter.web_config = settings_files.web_config
-    if settings_files.probe is not None:
+    exporter.links = config.links.by_tool()
+    if settings_files.probe is not None or directory is not None:
         from .sources.probe import ProbeTargets
         from .web.probe import ProbeApp
 
-        prober = ProbeApp(ProbeTargets(settings_files.probe))
-        exporter.add_wsgi_route("/probe", "scrape a configured Redis target: ?target=NAME", prober)
+        prober = ProbeApp(ProbeTargets(settings_files.probe, directory))
+        what = "scrape a configured Redis target or a node /discover lists: ?target=NAME"
+        exporter.add_wsgi_route("/probe", what, prober)
         exporter.on_close(prober.close)
+    if directory is not None:
+        from .sources.directory import sd_groups
+
+        def discover(_query: Mapping[str, str], found: NodeDirectory = directory) -> Any:
+            return 200, sd_groups(found)
+
+        exporter.add_route("/discover", "the Redis nodes, for http_sd_configs", discover)
     exporter.attach_analysis(config.analysis)
     if reload is not None:
         exporter.reloads_with(reload)
     tracing = config.tracing
-    if spans.setup_tracing(record_keys=tracing.tracing_record_keys) is not None:
+    started = spans.setup_tracing(
+        record_keys=tracing.tracing_record_keys, instrument=tracing.tracing_instrument
+    )
+    if started is not None:
         exporter.on_close(spans.shutdown_tracing)
     if tracing.otel_metrics_bridge:
         exporter.enable_otel_metrics(scope_labels=tracing.otel_metrics_scope_labels)
@@ -312,24 +349,54 @@ def build(
 
 def serve_exporter(config: Config, reload: Loader | None = None) -> Exporter:
     """``cachewatch serve``: one Redis server (stats and logical caches) plus this process."""
-    if config.redis_addr is None and not config.probe_config_file:
+    multiprocess = config.multiprocess
+    if (
+        config.redis_addr is None
+        and not config.redis_sentinel_addrs
+        and not config.probe_config_file
+        and multiprocess is None
+    ):
         raise ConfigError(
             "--redis.addr: required by serve (e.g. --redis.addr redis://localhost:6379/0), "
-            "unless --probe.config.file names the targets of /probe"
+            "unless --redis.sentinel-addr names Sentinels, --probe.config.file the targets "
+            "of /probe or --multiprocess.dir the directory of a multi-process application"
         )
+    if multiprocess is not None and not os.path.isdir(multiprocess.multiprocess_dir):
+        raise ConfigError(f"--multiprocess.dir: {multiprocess.multiprocess_dir} is not a directory")
     settings_files = files.read_files(config, redis=True)
-    caches = CacheTable(max_caches=config.max_caches)
-    sources: list[Source] = [LocalSource(caches)]
+    caches: CacheTable | None = None
+    sources: list[Source] = []
+    if multiprocess is not None:
+        sources.append(multiprocess_source(multiprocess))
+        log.info("publishing the processes of %s", multiprocess.multiprocess_dir)
+    else:
+        caches = CacheTable(max_caches=config.max_caches)
+        sources.append(LocalSource(caches))
     redis = settings_files.redis
+    directory: NodeDirectory | None = None
     if redis is not None:
         from .sources.redis import RedisSource, import_redis
 
         import_redis()  # without the redis extra: the command says which, before it serves
 
-        sources.insert(0, RedisSource(redis))
         names = ", ".join(str(cache) for cache in redis.caches) or "none"
-        log.info("watching redis %s; logical caches: %s", redis.address, names)
-    return build(config, settings_files, sources, caches, reload)
+        if redis.cluster:
+            from .sources.cluster_source import ClusterSource
+            from .sources.directory import ClusterDirectory
+
+            cluster = ClusterSource(redis)
+            sources.insert(0, cluster)
+            directory = ClusterDirectory(cluster.topology)
+            log.info("watching the redis cluster of %s; logical caches: %s", redis.address, names)
+        else:
+            source = RedisSource(redis)
+            sources.insert(0, source)
+            if source.watch is not None:
+                from .sources.directory import SentinelDirectory
+
+                directory = SentinelDirectory(source.watch, refresh=redis.topology_refresh)
+            log.info("watching redis %s; logical caches: %s", source.where, names)
+    return build(config, settings_files, sources, caches, directory, reload=reload)
 
 
 def demo_exporter(config: Config, reload: Loader | None = None) -> tuple[Exporter, DemoWorkload]:
@@ -342,7 +409,8 @@ def demo_exporter(config: Config, reload: Loader | None = None) -> tuple[Exporte
     demo = config.demo
     # The caches exist before the analysis takes its first sample.
     workload = DemoWorkload(seed=demo.seed, speed=demo.demo_speed, registry=caches)
-    return build(config, settings_files, [LocalSource(caches)], caches, reload_demo), workload
+    exporter = build(config, settings_files, [LocalSource(caches)], caches, reload=reload_demo)
+    return exporter, workload
 
 
 _embedded: Exporter | None = None
@@ -357,11 +425,25 @@ def embedded_exporter() -> Exporter:
         if _embedded is None:
             config = load_config("embedded", {})
             caches = default_table()
-            _embedded = build(
-                config,
-                files.read_files(config),
-                [LocalSource(caches)],
-                caches,
-                lambda: load_config("embedded", {}),
-            )
+            settings_files = files.read_files(config)
+            reload = functools.partial(load_config, "embedded", {})
+            multiprocess = config.multiprocess
+            if multiprocess is None:
+                _embedded = build(
+                    config, settings_files, [LocalSource(caches)], caches, reload=reload
+                )
+            else:
+                # Any worker may answer a scrape: only what is the same in all of them (the
+                # aggregate) is published, not this worker's own process metrics.
+                source = multiprocess_source(multiprocess)
+                _embedded = build(
+                    config, settings_files, [source], None, process_metrics=False, reload=reload
+                )
         return _embedded
+
+
+def multiprocess_source(settings: MultiprocessSettings) -> Source:
+    """The aggregate of a multi-process application's files (and prometheus_client's)."""
+    from .sources.multiprocess import MultiprocessSource
+
+    return MultiprocessSource(settings)

@@ -28,14 +28,16 @@ def size(value: float | None, *, compact: bool = False) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """A length of time at the precision a person reads it: ``850us``, ``12.5ms``, ``45s``,
-    ``90m``, ``2.5h``, ``3.0d``."""
+    """A length of time at the precision a person reads it: ``850us``, ``2.5ms``, ``120ms``,
+    ``45s``, ``90m``, ``2.5h``, ``3.0d``."""
     if seconds is None:
         return NONE
     if seconds < 0.001:
         return f"{seconds * 1e6:.0f}us"
-    if seconds < 1:
+    if seconds < 0.01:
         return f"{seconds * 1e3:.1f}ms"
+    if seconds < 1:
+        return f"{seconds * 1e3:.0f}ms"
     if seconds < 120:
         return f"{seconds:.0f}s"
     if seconds < 2 * 3600:

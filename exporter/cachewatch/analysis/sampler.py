@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from .. import catalog
 from ..config.settings import AnalysisSettings
+from ..instrument.forks import at_fork
 from ..snapshot import SourceSnapshot
 from ..sources.poller import Poller
 from .alerts import AlertEvaluator, Transition
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 MAX_FIT_CAPACITY = 100_000
+FORK_WAIT_SECONDS = 5.0
 
 
 class Sampler:
@@ -63,6 +65,8 @@ class Sampler:
         self._sample_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._fork_hooked = False
+        self._held_for_fork = False
         self.last_sample: float | None = None
         self.started_at: float | None = None
         self.samples = 0
@@ -168,6 +172,32 @@ class Sampler:
         self.started_at = self.clock()
         self._thread = threading.Thread(target=self._run, name="cachewatch-sampler", daemon=True)
         self._thread.start()
+        if not self._fork_hooked:
+            self._fork_hooked = True
+            at_fork(
+                before=self._before_fork,
+                after_in_parent=self._after_fork_in_parent,
+                after_in_child=self._after_fork_in_child,
+            )
+
+    def _before_fork(self) -> None:
+        """No fork in the middle of a sample: the child would inherit its locks held."""
+        self._held_for_fork = self._sample_lock.acquire(timeout=FORK_WAIT_SECONDS)
+
+    def _after_fork_in_parent(self) -> None:
+        if self._held_for_fork:
+            self._held_for_fork = False
+            self._sample_lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child (gunicorn's ``--preload``, uWSGI's workers) inherits the sampler but
+        not its thread: sample there too, or /health would call it stale."""
+        self._lock = threading.Lock()
+        self._sample_lock = threading.Lock()
+        self._held_for_fork = False
+        if self._thread is not None and not self._stop.is_set():
+            self._thread = None
+            self.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():

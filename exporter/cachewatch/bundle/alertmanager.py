@@ -67,9 +67,13 @@ def email() -> dict[str, Any]:
     }
 
 
-def routes() -> list[tuple[str, str]]:
-    """(receiver, matcher) of each child route, in order."""
-    return [("critical", 'severity="critical"'), ("webhook", 'severity="warning"')]
+ROUTES = (("critical", ("severity", "critical")), ("webhook", ("severity", "warning")))
+"""(receiver, (label, value)) of each child route, in order."""
+INHIBIT_SOURCE, INHIBIT_TARGET = ("severity", "critical"), ("severity", "warning")
+
+
+def matcher(label: str, value: str) -> str:
+    return f'{label}="{value}"'
 
 
 def alertmanager_file(config: BundleSettings) -> dict[str, Any]:
@@ -81,14 +85,14 @@ def alertmanager_file(config: BundleSettings) -> dict[str, Any]:
             "receiver": "webhook",
             "group_by": group_by(config),
             **TIMINGS,
-            "routes": [{"receiver": r, "matchers": [m]} for r, m in routes()],
+            "routes": [{"receiver": r, "matchers": [matcher(*m)]} for r, m in ROUTES],
         },
         "inhibit_rules": [
             # A critical alert (above the critical threshold, or an escalated warning) silences
             # the warning of the same alert, service, cache and instance: one notification.
             {
-                "source_matchers": ['severity="critical"'],
-                "target_matchers": ['severity="warning"'],
+                "source_matchers": [matcher(*INHIBIT_SOURCE)],
+                "target_matchers": [matcher(*INHIBIT_TARGET)],
                 "equal": inhibit_equal(config),
             }
         ],

@@ -26,6 +26,12 @@ def fleet_panels(config: BundleSettings, scope: Scope) -> list[Panel]:
     def count(expr: str, title: str, description: str) -> Panel:
         return Panel(title, description, [Target(expr, title, instant=True)], kind="stat", width=6)
 
+    def worst(title: str, description: str, expr: str, unit: str, legend: str = row) -> Panel:
+        """A table of the worst caches, each row leading to the cache's detail."""
+        described = f"{description} Click a row for the cache's detail."
+        table = [Target(expr, legend, table=True)]
+        return Panel(title, described, table, unit, kind="table", link=link)
+
     return [
         count(
             f"count(count by ({service}) ({v.REQUESTS}{s}))",
@@ -47,55 +53,34 @@ def fleet_panels(config: BundleSettings, scope: Scope) -> list[Panel]:
             "Firing cache alerts",
             "Cache alerts Prometheus fires now, over every service.",
         ),
-        Panel(
+        worst(
             "Worst hit ratio",
             f"The {TOP} caches with the lowest hit ratio over {v.window} among those serving at "
             f"least {idle} lookups/s (the hit-ratio alert's idle guard), over every replica of "
-            "their service. Click a row for the cache's detail.",
-            [
-                Target(
-                    f"bottomk({TOP}, {v.HIT_RATIO}{s} and on ({v.SERVICE}) "
-                    f"{v.REQUESTS}{s} >= {idle})",
-                    row,
-                    table=True,
-                )
-            ],
+            "their service.",
+            f"bottomk({TOP}, {v.HIT_RATIO}{s} and on ({v.SERVICE}) {v.REQUESTS}{s} >= {idle})",
             "percentunit",
-            kind="table",
-            link=link,
         ),
-        Panel(
+        worst(
             "Most misses",
             f"The {TOP} caches with the most misses per second over {v.window}: where a "
-            "better hit ratio saves the most backend work. Click a row for the cache's detail.",
-            [Target(f"topk({TOP}, {v.REQUESTS}{s} - {v.HITS}{s})", row, table=True)],
+            "better hit ratio saves the most backend work.",
+            f"topk({TOP}, {v.REQUESTS}{s} - {v.HITS}{s})",
             "reqps",
-            kind="table",
-            link=link,
         ),
-        Panel(
+        worst(
             "Highest error ratio",
             f"The {TOP} caches whose operations fail most often over {v.window} (only caches "
-            "with errors). Click a row for the cache's detail.",
-            [Target(f"topk({TOP}, {v.ERROR_RATIO}{s} > 0)", row, table=True)],
+            "with errors).",
+            f"topk({TOP}, {v.ERROR_RATIO}{s} > 0)",
             "percentunit",
-            kind="table",
-            link=link,
         ),
-        Panel(
+        worst(
             "Most memory",
-            f"The {TOP} caches holding the most memory in one process (memory is per replica). "
-            "Click a row for the cache's detail.",
-            [
-                Target(
-                    f"topk({TOP}, max by ({v.PROCESS}) ({c.MEMORY.name}{p}))",
-                    f"{scope.legend} {{{{instance}}}} {{{{cache}}}}",
-                    table=True,
-                )
-            ],
+            f"The {TOP} caches holding the most memory in one process (memory is per replica).",
+            f"topk({TOP}, max by ({v.PROCESS}) ({c.MEMORY.name}{p}))",
             "bytes",
-            kind="table",
-            link=link,
+            f"{scope.legend} {{{{instance}}}} {{{{cache}}}}",
         ),
         Panel(
             "Hit ratio of the worst caches",

@@ -45,6 +45,39 @@ def to_json(document: Any) -> str:
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
 
 
+RULE_FILES: dict[str, Callable[[BundleSettings], dict[str, Any]]] = {
+    "cachewatch-recording": rules.recording_file,
+    "cachewatch-alerts": rules.cache_alerts_file,
+    "redis-alerts": rules.redis_alerts_file,
+}
+
+
+def _rules(config: BundleSettings) -> dict[str, str]:
+    files = {
+        f"prometheus/rules/{stem}.yml": to_yaml(render(config))
+        for stem, render in RULE_FILES.items()
+    }
+    files["prometheus/tests/cachewatch-alerts.test.yml"] = to_yaml(
+        rule_tests.cache_alert_tests(config)
+    )
+    files["prometheus/tests/redis-alerts.test.yml"] = to_yaml(rule_tests.redis_alert_tests(config))
+    files["prometheus/tests/cachewatch-fleet.test.yml"] = to_yaml(
+        fleet_tests.fleet_alert_tests(config)
+    )
+    return files
+
+
+def _alertmanager(config: BundleSettings) -> dict[str, str]:
+    return {
+        "alertmanager/alertmanager.yml": to_yaml(
+            alertmanager.alertmanager_file(config), alertmanager.header(config)
+        ),
+        f"alertmanager/templates/{alertmanager.TEMPLATE_FILE}": (
+            alertmanager.notification_templates(config)
+        ),
+    }
+
+
 def _dashboards(config: BundleSettings) -> dict[str, str]:
     from . import dashboards
 
@@ -59,28 +92,26 @@ def _custom_runbook(config: BundleSettings) -> dict[str, str]:
     return {} if text is None else {runbook.PATH: text}
 
 
+def _kubernetes(config: BundleSettings) -> dict[str, str]:
+    from . import dashboards, kubernetes
+
+    rule_files = {stem: render(config) for stem, render in RULE_FILES.items()}
+    found = kubernetes.objects(config, rule_files, dashboards.all_dashboards(config))
+    files = {
+        f"{kubernetes.FOLDER}/{name}": to_yaml(document, kubernetes.HEADER) + comment
+        for name, (document, comment) in found.items()
+    }
+    files[f"{kubernetes.FOLDER}/kustomization.yaml"] = to_yaml(
+        kubernetes.kustomization(list(found)), kubernetes.HEADER
+    )
+    return files
+
+
 GENERATORS: list[Callable[[BundleSettings], dict[str, str]]] = [
-    lambda config: {
-        "prometheus/rules/cachewatch-recording.yml": to_yaml(rules.recording_file(config)),
-        "prometheus/rules/cachewatch-alerts.yml": to_yaml(rules.cache_alerts_file(config)),
-        "prometheus/rules/redis-alerts.yml": to_yaml(rules.redis_alerts_file(config)),
-        "prometheus/tests/cachewatch-alerts.test.yml": to_yaml(
-            rule_tests.cache_alert_tests(config)
-        ),
-        "prometheus/tests/redis-alerts.test.yml": to_yaml(rule_tests.redis_alert_tests(config)),
-        "prometheus/tests/cachewatch-fleet.test.yml": to_yaml(
-            fleet_tests.fleet_alert_tests(config)
-        ),
-    },
-    lambda config: {
-        "alertmanager/alertmanager.yml": to_yaml(
-            alertmanager.alertmanager_file(config), alertmanager.header(config)
-        ),
-        f"alertmanager/templates/{alertmanager.TEMPLATE_FILE}": alertmanager.notification_templates(
-            config
-        ),
-    },
+    _rules,
+    _alertmanager,
     _dashboards,
+    _kubernetes,
     _custom_runbook,
 ]
 

@@ -12,14 +12,19 @@ EXTRAS: dict[str, str] = {
     "redis": "redis",
     "grafana_foundation_sdk": "dashboards",
     "opentelemetry": "tracing",
+    "opentelemetry.exporter.zipkin": "zipkin",
+    "opentelemetry.instrumentation": "instrumentation",
 }
-"""Top-level module -> the extra that installs it."""
+"""Module (a package and everything under it) -> the extra that installs it."""
 
 
 def missing_extra(error: ModuleNotFoundError) -> str | None:
-    """The extra whose absence ``error`` is, or None when it is not one of ours."""
-    top = (error.name or "").partition(".")[0]
-    return EXTRAS.get(top)
+    """The extra whose absence ``error`` is, or None when it is not one of ours; the longest
+    module that contains the missing one decides (``opentelemetry.exporter.zipkin`` before
+    ``opentelemetry``)."""
+    name = error.name or ""
+    owners = [m for m in EXTRAS if name == m or name.startswith(m + ".")]
+    return EXTRAS[max(owners, key=len)] if owners else None
 
 
 def missing_extra_message(command: str, extra: str) -> str:

@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
 
 from ..config import ListenAddress
@@ -88,11 +88,13 @@ def run_until_stopped(
     address: ListenAddress,
     *,
     duration: float = 0.0,
-    status: Callable[[], str] | None = None,
-    status_every: float = 5.0,
+    status: Callable[[], Iterable[str]] | None = None,
+    status_every: float = 1.0,
+    epilogue: Callable[[], Iterable[str]] | None = None,
     out: Callable[[str], None] = print,
 ) -> int:
-    """Serve until SIGINT/SIGTERM or ``duration`` seconds; print a status line periodically."""
+    """Serve until SIGINT/SIGTERM or ``duration`` seconds; every ``status_every`` seconds
+    print the lines ``status`` gives, and those of ``epilogue`` once stopped."""
     limit_malloc_arenas()
     server = start(exporter, address)
     stop = threading.Event()
@@ -101,22 +103,25 @@ def run_until_stopped(
         log.info("received %s, shutting down", signal.Signals(signum).name)
         stop.set()
 
+    def say(lines: Iterable[str]) -> None:
+        for line in lines:
+            out(line)
+        sys.stdout.flush()
+
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, exporter.sighup_handler())
     out("cachewatch is serving:")
-    for url in urls(server, exporter):
-        out(f"  {url}")
+    say(f"  {url}" for url in urls(server, exporter))
     deadline = time.monotonic() + duration if duration > 0 else None
     try:
         while not stop.is_set():
+            if status is not None:
+                say(status())
             timeout = status_every
             if deadline is not None:
                 timeout = min(timeout, max(0.0, deadline - time.monotonic()))
             if _wait(stop, timeout):
                 break
-            if status is not None:
-                out(status())
-                sys.stdout.flush()
             if deadline is not None and time.monotonic() >= deadline:
                 break
     finally:
@@ -124,5 +129,7 @@ def run_until_stopped(
         exporter.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if epilogue is not None:
+        say(epilogue())
     out("cachewatch stopped")
     return 0

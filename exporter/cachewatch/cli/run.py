@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Callable
 
 from ..config import Config
 from ..demo import DemoRunner
@@ -11,6 +12,7 @@ from ..exporter import Loader, demo_exporter, serve_exporter
 from .errors import UserFacingError
 from .lifecycle import ListenError, run_until_stopped
 from .logs import setup_logging
+from .story import DemoStory
 
 log = logging.getLogger(__name__)
 
@@ -18,16 +20,34 @@ log = logging.getLogger(__name__)
 def run_demo(config: Config, reload: Loader | None = None) -> int:
     setup_logging(config.log_level, config.log_format)
     exporter, workload = demo_exporter(config, reload)
+    assert exporter.analysis is not None  # every mode attaches it
+    story = DemoStory(workload, exporter.analysis)
     runner = DemoRunner(workload)
     exporter.on_close(runner.stop)
     runner.start()
     try:
         return run_until_stopped(
-            exporter, config.web_listen_address, duration=config.duration, status=workload.summary
+            exporter,
+            config.web_listen_address,
+            duration=config.duration,
+            status=_opening_then(story),
+            epilogue=story.recap,
         )
     except ListenError as exc:
         exporter.close()
         raise UserFacingError(str(exc)) from None
+
+
+def _opening_then(story: DemoStory) -> Callable[[], list[str]]:
+    """The story's lines, after its opening lines the first time."""
+    opening = story.opening()
+
+    def lines() -> list[str]:
+        shown = opening + story.lines()
+        opening.clear()
+        return shown
+
+    return lines
 
 
 def run_serve(config: Config, reload: Loader | None = None) -> int:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from ..secret import Secret, read_secret_file
 from .probe import ProbeConfig, ProbeConfigError, load_probe_config
-from .redis import RedisSettings
+from .redis import RedisSettings, SentinelSettings
+from .redisurl import RedisAddress
 from .settings import Config, ConfigError
 from .webconfig import WebConfig, WebConfigError, load_web_config
 
@@ -21,9 +22,33 @@ def _password_file(path: str, flag: str) -> Secret | None:
         raise ConfigError(f"{flag}: cannot read {path}: {reason}") from None
 
 
+def sentinel_settings(config: Config) -> SentinelSettings | None:
+    """The Sentinels to follow the master with, when given; reads their password file."""
+    if not config.redis_sentinel_addrs or config.redis_sentinel_master is None:
+        return None
+    password = config.redis_sentinel_password
+    if config.redis_sentinel_password_file is not None:
+        password = _password_file(
+            config.redis_sentinel_password_file, "--redis.sentinel-password-file"
+        )
+    return SentinelSettings(
+        addresses=tuple(config.redis_sentinel_addrs),
+        master_name=config.redis_sentinel_master,
+        username=config.redis_sentinel_username,
+        password=password,
+    )
+
+
+SENTINEL_MANAGED = RedisAddress("redis", "", 0)
+"""The master's address before a Sentinel has named it (no --redis.addr in Sentinel mode)."""
+
+
 def redis_settings(config: Config) -> RedisSettings:
-    """The Redis source's settings from the configuration; reads the password file."""
+    """The Redis source's settings from the configuration; reads the password files."""
+    sentinel = sentinel_settings(config)
     address = config.redis_addr
+    if address is None and sentinel is not None:
+        address = SENTINEL_MANAGED
     if address is None:
         raise ConfigError(
             "--redis.addr: required by serve (e.g. --redis.addr redis://localhost:6379/0)"
@@ -44,6 +69,9 @@ def redis_settings(config: Config) -> RedisSettings:
         census_interval=config.redis_census_interval,
         census_keys=config.redis_census_keys,
         census_samples=config.redis_census_samples,
+        sentinel=sentinel,
+        cluster=config.redis_cluster,
+        topology_refresh=config.redis_topology_refresh,
     )
 
 
@@ -80,6 +108,10 @@ def probe_targets(config: Config) -> ProbeConfig | None:
     return dataclasses.replace(probe, targets=targets)
 
 
+def _watches_redis(config: Config) -> bool:
+    return config.redis_addr is not None or bool(config.redis_sentinel_addrs)
+
+
 @dataclass(frozen=True)
 class SettingsFiles:
     """Everything the settings' files say, read at once before anything starts."""
@@ -95,5 +127,5 @@ def read_files(config: Config, *, redis: bool = False) -> SettingsFiles:
     return SettingsFiles(
         web_config=web_config(config),
         probe=probe_targets(config),
-        redis=redis_settings(config) if redis and config.redis_addr is not None else None,
+        redis=redis_settings(config) if redis and _watches_redis(config) else None,
     )

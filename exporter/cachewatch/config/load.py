@@ -134,8 +134,9 @@ def load_config(
     for name, meta, _ in declared:
         if command not in meta.commands and name != "config_file":
             continue
-        if meta.env in environ and environ[meta.env] != "":
-            values[name] = _parse(meta, environ[meta.env], meta.env)
+        from_environ = meta.environ_value(environ)
+        if from_environ is not None:
+            values[name] = _parse(meta, from_environ[1], from_environ[0])
         given = flags.get(name)
         if given is not None and given != []:
             values[name] = _parse(meta, given, meta.flag)
@@ -188,6 +189,33 @@ def _check_redis(config: Config) -> None:
         _check_readable(flag, path)
     if (config.redis_tls_cert_file is None) != (config.redis_tls_key_file is None):
         raise ConfigError("--redis.tls-cert-file and --redis.tls-key-file go together")
+    _check_topology(config)
+
+
+def _check_topology(config: Config) -> None:
+    if config.redis_sentinel_addrs and config.redis_sentinel_master is None:
+        raise ConfigError(
+            "--redis.sentinel-master: required with --redis.sentinel-addr (the name in the "
+            "Sentinels' 'sentinel monitor NAME ...')"
+        )
+    if config.redis_sentinel_master is not None and not config.redis_sentinel_addrs:
+        raise ConfigError("--redis.sentinel-addr: required with --redis.sentinel-master")
+    if config.redis_sentinel_addrs and config.redis_cluster:
+        raise ConfigError(
+            "--redis.cluster: a Redis Cluster has no Sentinels; give either "
+            "--redis.sentinel-addr or --redis.cluster"
+        )
+    if config.redis_cluster and config.redis_addr is None:
+        raise ConfigError("--redis.addr: required with --redis.cluster (a seed node)")
+    if (
+        config.redis_sentinel_password is not None
+        and config.redis_sentinel_password_file is not None
+    ):
+        raise ConfigError(
+            "--redis.sentinel-password-file: give the password either in a file or in "
+            "CACHEWATCH_REDIS_SENTINEL_PASSWORD/--redis.sentinel-password, not both"
+        )
+    _check_readable("--redis.sentinel-password-file", config.redis_sentinel_password_file)
 
 
 VALIDATORS: list[Callable[[Config], None]] = [

@@ -6,6 +6,7 @@ configuration or an error about it never shows the password.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -71,6 +72,31 @@ def parse_redis_address(text: str) -> RedisAddress:
         username=unquote(parts.username) if parts.username else None,
         password=Secret(password) if password else None,
     )
+
+
+DEFAULT_SENTINEL_PORT = 26379
+
+
+def parse_sentinel_address(text: str) -> RedisAddress:
+    """A Sentinel: ``HOST[:PORT]`` (port 26379), or ``redis://HOST[:PORT]`` / ``rediss://``."""
+    text = text.strip()
+    url = text if "://" in text else f"redis://{text}"
+    address = parse_redis_address(url)
+    try:
+        given = urlsplit(url).port
+    except ValueError:
+        given = None
+    if given is None:
+        address = dataclasses.replace(address, port=DEFAULT_SENTINEL_PORT)
+    return address
+
+
+def parse_sentinel_master(text: str) -> str:
+    """A master name as Sentinel knows it (``sentinel monitor NAME ...``)."""
+    name = text.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.:\-]{1,128}", name):
+        raise ValueError(f"invalid master name {name!r} (1-128 letters, digits, and _ . : -)")
+    return name
 
 
 _CACHE_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")

@@ -35,8 +35,9 @@ def render() -> str:
     ]
     for _name, meta, default in settings():
         shown = "(secret)" if meta.secret else f"`{meta.show(default)}`"
-        commands = ", ".join(sorted(meta.commands - HIDDEN_COMMANDS))
-        lines.append(f"| `{meta.flag}` | `{meta.env}` | {shown} | {commands} | {meta.help} |")
+        commands = ", ".join(sorted(meta.commands - HIDDEN_COMMANDS)) or "library only"
+        env = f"`{meta.env}`" + (f" (else `{meta.fallback_env}`)" if meta.fallback_env else "")
+        lines.append(f"| `{meta.flag}` | {env} | {shown} | {commands} | {meta.help} |")
     return "\n".join(lines + alert_sections()) + "\n"
 
 

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..secret import Secret
-from .redisurl import CachePrefix, RedisAddress, parse_cache_prefix, parse_redis_address
+from .redisurl import (
+    CachePrefix,
+    RedisAddress,
+    parse_cache_prefix,
+    parse_redis_address,
+    parse_sentinel_address,
+    parse_sentinel_master,
+)
 from .values import (
     ListenAddress,
     choice,
@@ -25,6 +32,7 @@ from .values import (
     parse_group_labels,
     parse_http_url,
     parse_int,
+    parse_link_url,
     parse_listen_address,
     parse_non_negative,
     parse_number,
@@ -52,6 +60,8 @@ which reads the environment only (``load_config("embedded")``)."""
 THRESHOLD_COMMANDS = (*PROCESS_COMMANDS, "generate")
 HIDDEN_COMMANDS = frozenset({"embedded"})
 """Scopes that are not subcommands of the CLI."""
+TRACING_INSTRUMENTATIONS = ("requests", "urllib3")
+"""The libraries ``--tracing.instrument`` can instrument (OpenTelemetry's packages)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,15 @@ class Setting:
     per_cache: bool = False
     """A threshold that a cache may override (``alerts.overrides``) and that a running
     process may change (``configure_alert_threshold``, a reload)."""
+    fallback_env: str | None = None
+    """A second variable read when ``env`` is unset (another tool's name for the setting)."""
+
+    def environ_value(self, environ: Mapping[str, str]) -> tuple[str, str] | None:
+        """(variable, raw value) from the environment: ``env``, else ``fallback_env``."""
+        for name in (self.env, self.fallback_env):
+            if name and environ.get(name, "").strip():
+                return name, environ[name]
+        return None
 
     def show(self, value: Any) -> str:
         """A value as the user would write it (durations as ``30m``, lists comma-separated)."""
@@ -103,11 +122,21 @@ def setting(
     secret: bool = False,
     metavar: str = "VALUE",
     per_cache: bool = False,
+    fallback_env: str | None = None,
 ) -> Any:
     """A ``Config`` field declared together with how it is set."""
     env_name = env or ENV_PREFIX + re.sub(r"[.\-]", "_", key).upper()
     meta = Setting(
-        key, help, parse, env_name, frozenset(commands), multiple, secret, metavar, per_cache
+        key,
+        help,
+        parse,
+        env_name,
+        frozenset(commands),
+        multiple,
+        secret,
+        metavar,
+        per_cache=per_cache,
+        fallback_env=fallback_env,
     )
     if multiple:
         return field(default_factory=lambda: tuple(default), metadata={"setting": meta})
@@ -335,6 +364,43 @@ class Config:
         "Census budget: keys measured with MEMORY USAGE per census step (0: no memory).",
         parse_census_samples, commands=("serve",), metavar="N",
     )  # fmt: skip
+    # --- Redis as deployed: Sentinel and Cluster -----------------------------------------------
+    redis_sentinel_addrs: tuple[RedisAddress, ...] = setting(
+        "redis.sentinel-addr", (),
+        "A Sentinel to ask for the current master (repeatable: HOST:PORT, or redis:// or "
+        "rediss://); with --redis.sentinel-master the exporter follows the master across "
+        "failovers, and --redis.addr, when given, only says the scheme, DB and credentials.",
+        parse_sentinel_address, multiple=True, commands=("serve",), metavar="HOST:PORT",
+    )  # fmt: skip
+    redis_sentinel_master: str | None = setting(
+        "redis.sentinel-master", None, "Name of the master the Sentinels watch.",
+        parse_sentinel_master, commands=("serve",), metavar="NAME",
+    )  # fmt: skip
+    redis_sentinel_username: str | None = setting(
+        "redis.sentinel-username", None, "Sentinel ACL user name.", commands=("serve",),
+        metavar="USER",
+    )  # fmt: skip
+    redis_sentinel_password: Secret | None = setting(
+        "redis.sentinel-password", None,
+        "Sentinel password; prefer the environment variable or --redis.sentinel-password-file.",
+        Secret, secret=True, commands=("serve",), metavar="PASSWORD",
+    )  # fmt: skip
+    redis_sentinel_password_file: str | None = setting(
+        "redis.sentinel-password-file", None, "File holding the Sentinel password (first line).",
+        commands=("serve",), metavar="PATH",
+    )  # fmt: skip
+    redis_cluster: bool = setting(
+        "redis.cluster", False,
+        "--redis.addr is a seed node of a Redis Cluster: discover every node (/discover for "
+        "Prometheus http_sd_configs, /probe?target=HOST:PORT per node) and count the logical "
+        "caches over all masters.",
+        parse_bool, commands=("serve",), metavar="BOOL",
+    )  # fmt: skip
+    redis_topology_refresh: float = setting(
+        "redis.topology-refresh", 30.0,
+        "How often the cluster's nodes (CLUSTER NODES) and a Sentinel's replicas are read again.",
+        parse_positive_duration, commands=("serve",), metavar="DURATION",
+    )  # fmt: skip
     # --- hardening: access control of the HTTP endpoints ------------------------------------
     web_config_file: str | None = setting(
         "web.config.file",
@@ -351,6 +417,27 @@ class Config:
         commands=("serve",),
         metavar="PATH",
     )
+    # --- the status page's links to the other tools (shown only when set) --------------------
+    links_grafana_url: str | None = setting(
+        "links.grafana-url", None,
+        "Grafana as the browser reaches it, linked from the status page at /.",
+        parse_link_url, metavar="URL",
+    )  # fmt: skip
+    links_prometheus_url: str | None = setting(
+        "links.prometheus-url", None,
+        "Prometheus as the browser reaches it, linked from the status page at /.",
+        parse_link_url, metavar="URL",
+    )  # fmt: skip
+    links_alertmanager_url: str | None = setting(
+        "links.alertmanager-url", None,
+        "Alertmanager as the browser reaches it, linked from the status page at /.",
+        parse_link_url, metavar="URL",
+    )  # fmt: skip
+    links_jaeger_url: str | None = setting(
+        "links.jaeger-url", None,
+        "Jaeger as the browser reaches it, linked from the status page at /.",
+        parse_link_url, metavar="URL",
+    )  # fmt: skip
 
     # --- analysis: windows of the alert signals ------------------------------------------------
     alert_rate_window: float = setting(
@@ -372,6 +459,14 @@ class Config:
         "tracing.record-keys", False,
         "Add a SHA-256 hash of each cache key to spans (keys themselves are never recorded).",
         parse_bool, env="CACHEWATCH_TRACING_RECORD_KEYS", metavar="BOOL",
+    )  # fmt: skip
+    tracing_instrument: tuple[str, ...] = setting(
+        "tracing.instrument", (),
+        "OpenTelemetry instrumentations to turn on while tracing, so that a trace shows the "
+        "backend call after a cache miss: requests, urllib3 (comma-separated or repeated; "
+        "needs cachewatch[instrumentation]).",
+        choice(*TRACING_INSTRUMENTATIONS), multiple=True, env="CACHEWATCH_TRACING_INSTRUMENT",
+        metavar="LIBRARY",
     )  # fmt: skip
     otel_metrics_bridge: bool = setting(
         "otel-metrics.bridge", False,
@@ -421,6 +516,21 @@ class Config:
         env="CACHEWATCH_URL", commands=("report",), metavar="URL",
     )  # fmt: skip
 
+    # --- multi-process applications (gunicorn, uWSGI, Celery, multiprocessing) --------------
+    multiprocess_dir: str | None = setting(
+        "multiprocess.dir", None,
+        "Directory shared by the processes of a multi-process application: each process "
+        "writes its caches' counts there, and whichever process serves /metrics publishes "
+        "their aggregate; see docs/multiprocess.md.",
+        commands=("serve", "embedded"), metavar="DIR", fallback_env="PROMETHEUS_MULTIPROC_DIR",
+    )  # fmt: skip
+    multiprocess_flush_interval: float = setting(
+        "multiprocess.flush-interval", 1.0,
+        "Multi-process mode: longest time between two writes of a process's counts "
+        "to its file (and so the most a killed process loses).",
+        parse_positive_duration, commands=("embedded",), metavar="DURATION",
+    )  # fmt: skip
+
     # --- the groups each part of the program is handed ----------------------------------------
     @property
     def alerts(self) -> AlertSettings:
@@ -441,6 +551,17 @@ class Config:
     @property
     def demo(self) -> DemoSettings:
         return group(DemoSettings, self)
+
+    @property
+    def links(self) -> LinkSettings:
+        return group(LinkSettings, self)
+
+    @property
+    def multiprocess(self) -> MultiprocessSettings | None:
+        """The multi-process mode's settings, or None when it is off."""
+        if not self.multiprocess_dir:
+            return None
+        return group(MultiprocessSettings, self)
 
 
 def settings() -> list[tuple[str, Setting, Any]]:
@@ -526,6 +647,7 @@ class TracingOptions:
     """cachewatch's own tracing switches (the standard ``OTEL_*`` variables say the rest)."""
 
     tracing_record_keys: bool = _DEFAULTS.tracing_record_keys
+    tracing_instrument: tuple[str, ...] = _DEFAULTS.tracing_instrument
     otel_metrics_bridge: bool = _DEFAULTS.otel_metrics_bridge
     otel_metrics_scope_labels: bool = _DEFAULTS.otel_metrics_scope_labels
 
@@ -535,3 +657,30 @@ class DemoSettings:
     duration: float = _DEFAULTS.duration
     seed: int = _DEFAULTS.seed
     demo_speed: float = _DEFAULTS.demo_speed
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """Where the status page links to, when set: the tools a person goes on to."""
+
+    links_grafana_url: str | None = _DEFAULTS.links_grafana_url
+    links_prometheus_url: str | None = _DEFAULTS.links_prometheus_url
+    links_alertmanager_url: str | None = _DEFAULTS.links_alertmanager_url
+    links_jaeger_url: str | None = _DEFAULTS.links_jaeger_url
+
+    def by_tool(self) -> dict[str, str | None]:
+        """tool -> URL (None: not configured)."""
+        return {
+            f.name.removeprefix("links_").removesuffix("_url"): getattr(self, f.name)
+            for f in dataclasses.fields(self)
+        }
+
+
+@dataclass(frozen=True)
+class MultiprocessSettings:
+    """Multi-process mode: the shared directory, how often a process writes its file, and
+    the cap on cache names that the aggregate keeps."""
+
+    multiprocess_dir: str = ""
+    multiprocess_flush_interval: float = _DEFAULTS.multiprocess_flush_interval
+    max_caches: int = _DEFAULTS.max_caches

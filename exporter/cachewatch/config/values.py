@@ -173,6 +173,14 @@ def parse_http_url(text: str) -> str:
     return value
 
 
+def parse_link_url(text: str) -> str:
+    """A URL to link to from a page: http(s), and no credentials in it (a page shows it)."""
+    value = parse_http_url(text)
+    if "@" in value.split("/")[2]:
+        raise ValueError("must not carry credentials (user:password@): a page shows it")
+    return value
+
+
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 RESERVED_GROUP_LABELS = frozenset(
     {"cache", "instance", "alertname", "severity", "escalated", "le", "operation", "source"}

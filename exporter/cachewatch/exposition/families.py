@@ -3,11 +3,12 @@ per-source families, the extra families sources bring (Redis's), and the build i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar as PromExemplar
+from prometheus_client.samples import Sample
 
 from .. import catalog
 from .._version import __version__
@@ -16,26 +17,36 @@ from ..snapshot import CacheSnapshot, HistogramSnapshot, SourceSnapshot
 from ..sources.poller import Poller
 from .encoders import floatToGoString
 
+_LE: dict[float, str] = {}
+"""Bucket bounds as the exposition spells them, computed once per bound."""
+
+
+def _le(bound: float) -> str:
+    text = _LE.get(bound)
+    if text is None:
+        text = _LE[bound] = floatToGoString(bound)
+    return text
+
 
 def _add_histogram(
-    family: HistogramMetricFamily, labels: list[str], histogram: HistogramSnapshot
+    family: HistogramMetricFamily, labels: dict[str, str], histogram: HistogramSnapshot
 ) -> None:
-    buckets: list[Sequence[object]] = []
+    """The samples ``HistogramMetricFamily.add_metric`` would make, made directly: it builds
+    each bucket's labels through a list of pairs, which was 70% of a scrape of 200
+    aggregated caches (measured with bench/multiprocess.py)."""
+    bucket = family.name + "_bucket"
+    samples = family.samples
+    exemplars = histogram.exemplars
     for bound, count in histogram.buckets:
-        exemplar = histogram.exemplars.get(bound)
-        if exemplar is None:
-            buckets.append((floatToGoString(bound), count))
-        else:
-            buckets.append(
-                (
-                    floatToGoString(bound),
-                    count,
-                    PromExemplar(
-                        {"trace_id": exemplar.trace_id}, exemplar.value, exemplar.timestamp
-                    ),
-                )
+        exemplar = exemplars.get(bound) if exemplars else None
+        shown = None
+        if exemplar is not None:
+            shown = PromExemplar(
+                {"trace_id": exemplar.trace_id}, exemplar.value, exemplar.timestamp
             )
-    family.add_metric(labels, buckets, histogram.sum)  # type: ignore[arg-type]
+        samples.append(Sample(bucket, {**labels, "le": _le(bound)}, count, None, shown))
+    samples.append(Sample(family.name + "_count", labels, histogram.count))
+    samples.append(Sample(family.name + "_sum", labels, histogram.sum))
 
 
 def cache_families(caches: Iterable[CacheSnapshot]) -> list[Metric]:
@@ -68,7 +79,7 @@ def cache_families(caches: Iterable[CacheSnapshot]) -> list[Metric]:
         for operation, histogram in sorted(cache.latency.items()):
             family = f[c.OPERATION_DURATION.name]
             assert isinstance(family, HistogramMetricFamily)
-            _add_histogram(family, [cache.name, operation], histogram)
+            _add_histogram(family, {"cache": cache.name, "operation": operation}, histogram)
         for (operation, error), count in sorted(cache.errors.items()):
             f[c.ERRORS.name].add_metric([cache.name, operation, error], count)
         for trigger, count in sorted(cache.cleanups.items()):
@@ -78,7 +89,7 @@ def cache_families(caches: Iterable[CacheSnapshot]) -> list[Metric]:
         if cache.cleanup_duration is not None:
             family = f[c.CLEANUP_DURATION.name]
             assert isinstance(family, HistogramMetricFamily)
-            _add_histogram(family, name, cache.cleanup_duration)
+            _add_histogram(family, {"cache": cache.name}, cache.cleanup_duration)
         if cache.last_cleanup_timestamp is not None:
             f[c.LAST_CLEANUP.name].add_metric(name, cache.last_cleanup_timestamp)
     return list(f.values())

@@ -23,6 +23,7 @@ def watch_lru(func: F, name: str, *, registry: CacheTable | None = None) -> F:
     if not callable(getattr(func, "cache_info", None)):
         raise TypeError("watch_lru() needs a function wrapped by functools.lru_cache or cache")
     recorder = (registry or default_table()).recorder(name)
+    recorder.counts_lookups_itself = True  # cache_info() is the one count of its lookups
 
     def read(target: Any) -> Reading:
         info = target.cache_info()

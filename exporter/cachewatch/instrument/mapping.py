@@ -8,6 +8,13 @@ because timing and a histogram update cost ten times the lookup itself.
 Tracing adds one check of ``tracing.spans.TRACING`` to each operation while it is off. While it
 is on, an operation that ``spans.sample()`` picks takes a separate, fully timed path
 that records a span and gives its latency observation the span's trace id (an exemplar).
+A lookup inside a ``trace_cache_operation`` of the same cache takes that path too, and hands
+its counts to the operation (``nesting``: one lookup counts once); while no operation is
+open anywhere in the process, that costs one more module-flag check.
+
+Every attribute read on the mapping itself goes through the ``__getattr__`` hook (CPython
+3.11 does not specialise attribute access on such classes): about 300 instructions each,
+ten times a module attribute. So the hot path reads each attribute at most once.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from typing import Any, Generic, TypeVar, cast
 
 from ..tracing import spans as _tracing
 from ..tracing.attributes import CACHE_HIT
+from . import nesting as _nesting
 from .memory import EntrySizeSampler
+from .nesting import Claim, claim_on
 from .recorder import CacheRecorder, Reading
 from .table import CacheTable, default_table
 
@@ -87,6 +96,7 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
     __slots__ = (
         "__weakref__",
         "_cache",
+        "_claims",
         "_countdown",
         "_get",
         "_get_latency",
@@ -112,6 +122,7 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
             raise ValueError("latency_sample_every must be at least 1")
         self._cache = cache
         self._recorder = recorder
+        self._claims = recorder.claims
         self._get = cache.get
         self._hits = recorder.hits.counter
         self._misses = recorder.misses.counter
@@ -132,12 +143,18 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
     # --- lookups ----------------------------------------------------------------------------
     def __getitem__(self, key: K) -> V:
         if _tracing.TRACING and _tracing.sample():
-            value = self._traced_get(key, _MISSING, subscript=True)
+            value = self._slow_get(key, _MISSING, True, True, self._claim())
             if value is _MISSING:
                 raise KeyError(key)
             return cast(V, value)
-        if self._countdown > 0:
-            self._countdown -= 1
+        if _nesting.OPEN and (claim := self._claim()) is not None:
+            value = self._slow_get(key, _MISSING, True, False, claim)
+            if value is _MISSING:
+                raise KeyError(key)
+            return cast(V, value)
+        countdown = self._countdown
+        if countdown > 0:
+            self._countdown = countdown - 1
             try:
                 value = self._cache[key]
             except KeyError:
@@ -164,9 +181,12 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
 
     def get(self, key: K, default: Any = None) -> Any:
         if _tracing.TRACING and _tracing.sample():
-            return self._traced_get(key, default)
-        if self._countdown > 0:
-            self._countdown -= 1
+            return self._slow_get(key, default, False, True, self._claim())
+        if _nesting.OPEN and (claim := self._claim()) is not None:
+            return self._slow_get(key, default, False, False, claim)
+        countdown = self._countdown
+        if countdown > 0:
+            self._countdown = countdown - 1
             try:
                 value = self._get(key, _MISSING)
             except Exception as exc:
@@ -187,13 +207,22 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         next(self._hits)
         return value
 
-    def _traced_get(self, key: K, default: Any, subscript: bool = False) -> Any:
-        """A lookup recorded as a span; its latency carries the trace id as an exemplar.
-        ``subscript`` looks up with ``[]`` so that a cache's ``__missing__`` still runs."""
-        span = _tracing.start_span(
-            "get " + self._recorder.name,
-            _tracing.cache_attributes(self._recorder.name, "get", key),
+    def _claim(self) -> Claim | None:
+        return claim_on(self._recorder) if self._claims else None
+
+    def _slow_get(
+        self, key: K, default: Any, subscript: bool, traced: bool, claim: Claim | None
+    ) -> Any:
+        """A lookup that is recorded as a span (``traced``), or handed to the operation
+        that ``claim``s this cache, or both; a traced lookup's latency carries the trace id
+        as an exemplar. ``subscript`` looks up with ``[]`` so that ``__missing__`` runs."""
+        name = self._recorder.name
+        span = (
+            _tracing.start_span("get " + name, _tracing.cache_attributes(name, "get", key))
+            if traced
+            else None
         )
+        sink: CacheRecorder | Claim = self._recorder if claim is None else claim
         start = perf_counter()
         try:
             if subscript:
@@ -204,42 +233,50 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
             else:
                 value = self._get(key, _MISSING)
         except Exception as exc:
-            self._recorder.error("get", exc)
+            sink.error("get", exc)
             if span is not None:
                 span.end(exc)
             raise
         elapsed = perf_counter() - start
         hit = value is not _MISSING
-        next(self._hits if hit else self._misses)
-        if span is None:
-            self._get_latency.observe(elapsed)
+        if claim is None:
+            next(self._hits if hit else self._misses)
+            self._get_latency.observe(elapsed, None if span is None else span.trace_id)
         else:
-            self._get_latency.observe(elapsed, span.trace_id)
+            claim.count(hits=1) if hit else claim.count(misses=1)
+        if span is not None:
             span.set(CACHE_HIT, hit)
             span.end()
         return value if hit else default
 
-    def _traced_write(self, operation: str, key: K, write: Callable[[], None]) -> None:
-        """A put or remove recorded as a span (counted by the caller when it succeeds)."""
+    def _slow_write(
+        self, operation: str, key: K, write: Callable[[], None], traced: bool, claim: Claim | None
+    ) -> None:
+        """A put or remove recorded as a span, or handed to the operation that ``claim``s
+        this cache, or both (counted by the caller when it succeeds)."""
         name = self._recorder.name
-        span = _tracing.start_span(
-            f"{operation} {name}", _tracing.cache_attributes(name, operation, key)
+        span = (
+            _tracing.start_span(
+                f"{operation} {name}", _tracing.cache_attributes(name, operation, key)
+            )
+            if traced
+            else None
         )
+        sink: CacheRecorder | Claim = self._recorder if claim is None else claim
         start = perf_counter()
         try:
             write()
         except Exception as exc:
             if not isinstance(exc, KeyError):
-                self._recorder.error(operation, exc)
+                sink.error(operation, exc)
             if span is not None:
                 span.end(exc)
             raise
         elapsed = perf_counter() - start
-        latency = self._put_latency if operation == "put" else self._recorder.latency(operation)
-        if span is None:
-            latency.observe(elapsed)
-        else:
-            latency.observe(elapsed, span.trace_id)
+        if claim is None:
+            latency = self._put_latency if operation == "put" else self._recorder.latency(operation)
+            latency.observe(elapsed, None if span is None else span.trace_id)
+        if span is not None:
             span.end()
 
     def setdefault(self, key: K, default: Any = None) -> Any:
@@ -251,17 +288,21 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
 
     # --- writes and deletes -----------------------------------------------------------------
     def __setitem__(self, key: K, value: V) -> None:
-        if _tracing.TRACING and _tracing.sample():
-            cache = self._cache
+        traced = _tracing.TRACING and _tracing.sample()
+        if traced or _nesting.OPEN:
+            claim = self._claim()
+            if traced or claim is not None:
+                cache = self._cache
 
-            def write() -> None:
-                cache[key] = value
+                def write() -> None:
+                    cache[key] = value
 
-            self._traced_write("put", key, write)
-            next(self._puts)
-            return
-        if self._put_countdown > 0:
-            self._put_countdown -= 1
+                self._slow_write("put", key, write, traced, claim)
+                (self._recorder if claim is None else claim).count(puts=1)
+                return
+        countdown = self._put_countdown
+        if countdown > 0:
+            self._put_countdown = countdown - 1
             try:
                 self._cache[key] = value
             except Exception as exc:
@@ -280,15 +321,18 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         next(self._puts)
 
     def __delitem__(self, key: K) -> None:
-        if _tracing.TRACING and _tracing.sample():
+        traced = _tracing.TRACING and _tracing.sample()
+        claim = self._claim() if _nesting.OPEN else None
+        if traced or claim is not None:
             cache = self._cache
 
             def remove() -> None:
                 del cache[key]
 
-            self._traced_write("remove", key, remove)
-        else:
-            del self._cache[key]
+            self._slow_write("remove", key, remove, traced, claim)
+            (self._recorder if claim is None else claim).count(removals=1)
+            return
+        del self._cache[key]
         next(self._removals)
 
     def pop(self, key: K, default: Any = _MISSING) -> Any:
@@ -298,18 +342,18 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
             if default is _MISSING:
                 raise
             return default
-        next(self._removals)
+        self._recorder.remove()
         return value
 
     def popitem(self) -> tuple[K, V]:
         item: tuple[K, V] = self._raw_popitem()
-        next(self._removals)
+        self._recorder.remove()
         return item
 
     def clear(self) -> None:
         removed = len(self._cache)
         self._cache.clear()
-        self._recorder.removals.add(removed)
+        self._recorder.count(removals=removed)
 
     # --- pass-through -----------------------------------------------------------------------
     def __contains__(self, key: object) -> bool:

@@ -1,13 +1,18 @@
 """``trace_cache_operation``: one operation on a cache of any kind (typically a remote one),
-timed, with its outcome, errors and, when sampled, a span that is active for the block."""
+timed, with its outcome, errors and, when sampled, a span that is active for the block.
+While the block runs the operation claims its cache, so that a wrapper inside it (an
+``instrument_redis()`` client, an ``instrument()`` mapping) does not count the same lookup
+a second time (``nesting``)."""
 
 from __future__ import annotations
 
+from contextvars import Token
 from time import perf_counter
 from types import TracebackType
 
 from ..tracing import spans as _tracing
 from ..tracing.attributes import CACHE_HIT
+from .nesting import Claim, close_claim, open_claim
 from .recorder import CacheRecorder
 from .table import CacheTable, default_table
 
@@ -24,7 +29,9 @@ class CacheOperation:
     carries the span's trace id as an exemplar.
     """
 
-    __slots__ = ("_outcome", "_span", "_start", "cache", "key", "operation", "recorder")
+    __slots__ = (
+        "_claim", "_outcome", "_span", "_start", "_token", "cache", "key", "operation", "recorder",
+    )  # fmt: skip
 
     def __init__(self, operation: str, recorder: CacheRecorder, key: object = None) -> None:
         self.operation = operation
@@ -34,6 +41,8 @@ class CacheOperation:
         self._outcome: bool | None = None
         self._start = 0.0
         self._span: _tracing.Span | None = None
+        self._claim: Claim | None = None
+        self._token: Token[tuple[Claim, ...]] | None = None
 
     def hit(self) -> None:
         self._outcome = True
@@ -51,6 +60,7 @@ class CacheOperation:
         return None if self._span is None else self._span.trace_id
 
     def __enter__(self) -> CacheOperation:
+        self._claim, self._token = open_claim(self.recorder)
         if _tracing.TRACING and _tracing.sample():
             self._span = _tracing.start_span(
                 f"{self.operation} {self.cache}",
@@ -68,26 +78,41 @@ class CacheOperation:
     ) -> None:
         elapsed = perf_counter() - self._start
         recorder = self.recorder
+        claim, token = self._claim, self._token
+        assert claim is not None and token is not None, "exited an operation never entered"
+        self._claim = self._token = None
+        close_claim(claim, token)
+        outcome = self._outcome
         span = self._span
         if span is None:
             recorder.observe(self.operation, elapsed)
         else:
             recorder.observe(self.operation, elapsed, span.trace_id)
-            if self._outcome is not None:
-                span.set(CACHE_HIT, self._outcome)
+            if outcome is None and claim.lookups == 1:
+                outcome = claim.hits == 1  # the one lookup made inside tells how it went
+            if outcome is not None:
+                span.set(CACHE_HIT, outcome)
             self._span = None
             span.end(exc)
         if exc is not None:
             recorder.error(self.operation, exc)
+            claim.settle(None, failed=True)
             return
-        if self._outcome is True:
-            recorder.hit()
-        elif self._outcome is False:
-            recorder.miss()
-        elif self.operation in PUT_OPERATIONS:
+        claim.settle(self._count_outcome(recorder), failed=False)
+
+    def _count_outcome(self, recorder: CacheRecorder) -> str | None:
+        """Count the operation's own outcome; returns its kind (None when it has none)."""
+        if self._outcome is not None:
+            if not recorder.counts_lookups_itself:
+                (recorder.hit if self._outcome else recorder.miss)()
+            return "lookup"
+        if self.operation in PUT_OPERATIONS:
             recorder.put()
-        elif self.operation in REMOVE_OPERATIONS:
+            return "puts"
+        if self.operation in REMOVE_OPERATIONS:
             recorder.remove()
+            return "removals"
+        return None
 
 
 def trace_cache_operation(

@@ -20,6 +20,7 @@ from typing import Any
 from .. import catalog
 from ..catalog import OTHER
 from ..snapshot import CacheSnapshot, Exemplar, HistogramSnapshot
+from .nesting import Claim, claim_on
 
 MAX_OPERATIONS_PER_CACHE = 32
 MAX_ERROR_KINDS_PER_CACHE = 64
@@ -61,6 +62,10 @@ class Tally:
     def value(self) -> int:
         return read_count(self.counter) + self._extra
 
+    def after_fork(self) -> None:
+        """In a forked child: a lock another thread of the parent held stays held forever."""
+        self._lock._at_fork_reinit()  # type: ignore[attr-defined]
+
 
 class LatencyHistogram:
     """Fixed-bucket histogram with one exemplar per bucket (the latest traced observation)."""
@@ -81,6 +86,9 @@ class LatencyHistogram:
             self._sum += seconds
             if trace_id is not None:
                 self._exemplars[index] = Exemplar(trace_id, seconds, time.time())
+
+    def after_fork(self) -> None:
+        self._lock._at_fork_reinit()  # type: ignore[attr-defined]
 
     def snapshot(self) -> HistogramSnapshot:
         with self._lock:
@@ -141,12 +149,19 @@ class _Labelled:
     def values(self) -> dict[Any, int]:
         return {key: tally.value for key, tally in list(self.tallies.items())}
 
+    def after_fork(self) -> None:
+        self.lock._at_fork_reinit()  # type: ignore[attr-defined]
+        for tally in list(self.tallies.values()):
+            tally.after_fork()
+
 
 class CacheRecorder:
     """The statistics of one logical cache, and the recorder API for caches of any kind.
 
     ``cachewatch.cache_metrics(name)`` returns one; ``instrument()`` and ``watch_lru()``
-    feed one. Every method is safe to call from many threads.
+    feed one. Every method is safe to call from many threads. Inside an open
+    ``trace_cache_operation`` of this cache, what is recorded is handed to that operation,
+    so that one lookup counts once (``nesting``).
     """
 
     def __init__(self, name: str, source: str = "local") -> None:
@@ -171,19 +186,49 @@ class CacheRecorder:
         self.memory_limit_bytes: float | None = None
         self._providers: list[ReadingProvider] = []
         self._providers_lock = threading.Lock()
+        self.claims: list[Claim] = []
+        """The operations open on this cache, in any context (see ``nesting``)."""
+        self.counts_lookups_itself = False
+        """True when a provider reports this cache's lookups (``watch_lru``)."""
 
     # --- the recorder API -------------------------------------------------------------------
     def hit(self) -> None:
+        if self.claims and self._hand_over(hits=1):
+            return
         next(self.hits.counter)
 
     def miss(self) -> None:
+        if self.claims and self._hand_over(misses=1):
+            return
         next(self.misses.counter)
 
     def put(self) -> None:
+        if self.claims and self._hand_over(puts=1):
+            return
         next(self.puts.counter)
 
     def remove(self) -> None:
+        if self.claims and self._hand_over(removals=1):
+            return
         next(self.removals.counter)
+
+    def count(self, *, hits: int = 0, misses: int = 0, puts: int = 0, removals: int = 0) -> None:
+        """Count several outcomes at once (a multi-key command's reply)."""
+        if self.claims and self._hand_over(hits=hits, misses=misses, puts=puts, removals=removals):
+            return
+        for tally, amount in (
+            (self.hits, hits), (self.misses, misses), (self.puts, puts), (self.removals, removals)
+        ):  # fmt: skip
+            if amount:
+                tally.add(amount)
+
+    def _hand_over(self, **counts: int) -> bool:
+        """Give the counts to the operation open on this cache in this context, if any."""
+        claim = claim_on(self)
+        if claim is None:
+            return False
+        claim.count(**counts)
+        return True
 
     def evict(self, n: int = 1) -> None:
         self.evictions.add(n)
@@ -193,6 +238,9 @@ class CacheRecorder:
 
     def error(self, operation: str, exc: BaseException | type[BaseException] | str) -> None:
         """Count a failed operation under the exception's class name."""
+        if self.claims and (claim := claim_on(self)) is not None:
+            claim.error(operation, exc)
+            return
         if isinstance(exc, str):
             kind = exc
         elif isinstance(exc, type):
@@ -235,6 +283,9 @@ class CacheRecorder:
         return histogram
 
     def observe(self, operation: str, seconds: float, trace_id: str | None = None) -> None:
+        if self.claims and (claim := claim_on(self)) is not None:
+            claim.observe(operation, seconds, trace_id)
+            return
         self.latency(operation).observe(seconds, trace_id)
 
     @contextmanager
@@ -275,6 +326,20 @@ class CacheRecorder:
                     readings.append(reading)
             self._providers = alive
         return readings
+
+    def after_fork(self) -> None:
+        """In a forked child, make every lock free again: a thread of the parent may have held
+        one at the fork, and that thread does not exist here to release it."""
+        for lock in (self._latency_lock, self._providers_lock):
+            lock._at_fork_reinit()  # type: ignore[attr-defined]
+        for tally in (self.hits, self.misses, self.puts, self.removals, self.evictions,
+                      self.expirations, self.cleanup_removed):  # fmt: skip
+            tally.after_fork()
+        self._errors.after_fork()
+        self._cleanups.after_fork()
+        self._cleanup_duration.after_fork()
+        for histogram in list(self._latency.values()):
+            histogram.after_fork()
 
     # --- collection -------------------------------------------------------------------------
     def snapshot(self) -> CacheSnapshot:

@@ -220,10 +220,9 @@ class _Command:
         if len(involved) == 1 and None not in self.caches:
             only = involved[0]
             if hit:
-                only.hits.add(found)
-                only.misses.add(max(0, len(self.keys) - found))
+                only.count(hits=found, misses=max(0, len(self.keys) - found))
             else:
-                only.removals.add(found)
+                only.count(removals=found)
             return
         if not hit:
             for recorder in self.caches:

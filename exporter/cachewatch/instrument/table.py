@@ -61,6 +61,13 @@ class CacheTable:
         with self._lock:
             return list(self._recorders.values())
 
+    def after_fork(self) -> None:
+        """In a forked child: free the locks that a thread of the parent may have held."""
+        self._lock._at_fork_reinit()  # type: ignore[attr-defined]
+        self.dropped.after_fork()
+        for recorder in list(self._recorders.values()):
+            recorder.after_fork()
+
     def clear(self) -> None:
         """Forget every cache (for tests and for applications that rebuild their caches)."""
         with self._lock:
@@ -73,12 +80,19 @@ _default_lock = threading.Lock()
 
 def default_table() -> CacheTable:
     """The process-wide table that the module-level API uses, made on first use (so that
-    importing cachewatch reads no setting)."""
+    importing cachewatch reads no setting). In multi-process mode
+    (``CACHEWATCH_MULTIPROCESS_DIR`` or ``PROMETHEUS_MULTIPROC_DIR``) its flusher starts with
+    it."""
     global _default
     if _default is None:
         with _default_lock:
             if _default is None:
                 _default = CacheTable()
+                multiprocess = environment.multiprocess()
+                if multiprocess is not None:
+                    from .flusher import start_flusher
+
+                    start_flusher(_default, multiprocess)
     return _default
 
 

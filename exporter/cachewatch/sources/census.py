@@ -125,6 +125,9 @@ class KeyCensus:
         self._position = 0.0
         self._current: list[_Step] = []
         self._previous: list[_Step] | None = None
+        self._previous_foreign = False
+        """The previous pass was made on another server (before a master switch)."""
+        self._restarts = 0
         self._pass_started: float | None = None
         self._passes = 0
         self._keys_scanned = 0
@@ -140,6 +143,17 @@ class KeyCensus:
     def memory_allowed(self) -> bool:
         return self._memory_allowed
 
+    def restart(self) -> None:
+        """Start a new pass on another server holding the same keys (the master Sentinel
+        names after a failover): the cursor of the old one means nothing there. The last
+        full pass keeps the estimates going, but counts as seen on this server only as far
+        as the new pass has come, so coverage says how much is exact."""
+        with self._lock:
+            self._cursor, self._position = 0, 0.0
+            self._current, self._pass_started = [], None
+            self._previous_foreign = self._previous is not None
+            self._restarts += 1
+
     def failed(self) -> None:
         """Count a step that could not run (Redis down); the cursor is kept."""
         with self._lock:
@@ -149,7 +163,8 @@ class KeyCensus:
     def step(self, client: CensusClient) -> None:
         """One budgeted increment: SCAN up to the key budget, sample, update the estimates."""
         started = self.clock()
-        cursor, position = self._cursor, self._position
+        with self._lock:
+            cursor, position, generation = self._cursor, self._position, self._restarts
         n = len(self.caches)
         counts = [0] * n
         matched: list[list[bytes]] = [[] for _ in range(n)]
@@ -174,6 +189,8 @@ class KeyCensus:
             position, max(end, position), started, counts, unmatched, memory_sum, memory_samples
         )
         with self._lock:
+            if generation != self._restarts:
+                return  # the census moved to another server meanwhile: this step is void
             if self._pass_started is None:
                 self._pass_started = started
             self._keys_scanned += scanned
@@ -182,6 +199,7 @@ class KeyCensus:
                 self._current = _halve(self._current)
             self._cursor, self._position = cursor, step.end
             if cursor == 0:
+                self._previous_foreign = False
                 self._passes += 1
                 self._last_pass_duration = self.clock() - self._pass_started
                 self._previous, self._current = self._current, []
@@ -224,8 +242,11 @@ class KeyCensus:
                 memory_samples[index] += 1
         return memory_sum, memory_samples
 
-    def _window(self) -> tuple[list[float], float, list[float], list[int], float, float] | None:
-        """Counts, unmatched, memory sums and samples, coverage and oldest time of the window."""
+    def _window(
+        self,
+    ) -> tuple[list[float], float, list[float], list[int], float, float, float] | None:
+        """Counts, unmatched, memory sums and samples, coverage (the share of the key space
+        the window spans), the share of it seen on this server, and the oldest time."""
         steps = list(self._current)
         position = self._position
         weights = [1.0] * len(steps)
@@ -240,6 +261,7 @@ class KeyCensus:
             coverage = 1.0
         else:
             coverage = position
+        seen = position if self._previous_foreign else coverage
         if not steps or coverage <= 0:
             return None
         n = len(self.caches)
@@ -252,14 +274,14 @@ class KeyCensus:
                 memory_samples[i] += step.memory_samples[i]
             unmatched += step.unmatched * weight
         oldest = min(step.time for step in steps)
-        return counts, unmatched, memory_sum, memory_samples, coverage, oldest
+        return counts, unmatched, memory_sum, memory_samples, coverage, seen, oldest
 
     def _build_report(self) -> CensusReport:
         window = self._window()
         estimates: list[CacheEstimate] = []
         unmatched: float | None = None
         if window is not None:
-            counts, unmatched, memory_sum, memory_samples, coverage, oldest = window
+            counts, unmatched, memory_sum, memory_samples, coverage, seen, oldest = window
             unmatched /= coverage
             for i, cache in enumerate(self.caches):
                 size = counts[i] / coverage
@@ -275,9 +297,7 @@ class KeyCensus:
                     memory = size * mean
                 ratio = min(1.0, memory_samples[i] / counts[i]) if counts[i] else 0.0
                 estimates.append(
-                    CacheEstimate(
-                        cache.name, size, memory, coverage, oldest, memory_samples[i], ratio
-                    )
+                    CacheEstimate(cache.name, size, memory, seen, oldest, memory_samples[i], ratio)
                 )
         return CensusReport(
             tuple(estimates),
@@ -292,6 +312,27 @@ class KeyCensus:
     def report(self) -> CensusReport:
         with self._lock:
             return self._report
+
+
+def census_loop(
+    stop: threading.Event,
+    step: Callable[[], None],
+    failed: Callable[[Exception], None],
+    interval: float,
+) -> None:
+    """The body of a census thread: a step every ``interval``; after a failure, back off
+    (doubling, up to a minute) and carry on with the same cursor."""
+    failures = 0
+    delay = 0.0
+    while not stop.wait(delay):
+        try:
+            step()
+            failures = 0
+            delay = interval
+        except Exception as exc:  # noqa: BLE001 - the census must outlive Redis outages
+            failures += 1
+            failed(exc)
+            delay = min(60.0, interval * 2 ** min(failures, 6))
 
 
 def _halve(steps: list[_Step]) -> list[_Step]:

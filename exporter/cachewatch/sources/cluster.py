@@ -52,7 +52,7 @@ class ClusterNode:
 
     @property
     def failed(self) -> bool:
-        return bool(self.flags & {"fail", "fail?", "noaddr", "handshake"})
+        return bool(self.flags & {"fail", "fail?", "noaddr"})
 
     @property
     def role(self) -> str:
@@ -86,6 +86,8 @@ def parse_cluster_nodes(reply: str) -> tuple[list[ClusterNode], int]:
             bad += 1
             continue
         flags = frozenset(parts[2].split(","))
+        if "handshake" in flags:
+            continue  # not a member yet: it gets its real node id when the handshake ends
         slots = 0
         for piece in parts[8:]:
             match = _SLOT_RANGE.fullmatch(piece)

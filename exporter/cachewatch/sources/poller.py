@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from ..instrument.forks import at_fork
 from ..instrument.recorder import Tally
 from ..singleflight import SingleFlight
 from ..snapshot import SourceSnapshot
@@ -40,6 +41,13 @@ class Poller:
         self._latest_at: float | None = None
         self._lock = threading.Lock()
         self._flight: SingleFlight[list[SourceSnapshot]] = SingleFlight()
+        at_fork(after_in_child=self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child inherits the round a thread of the parent had in flight, but not
+        the thread that would finish it: forget it, or the child's rounds would wait for it."""
+        self._lock = threading.Lock()
+        self._flight = SingleFlight()
 
     def poll(self) -> list[SourceSnapshot]:
         """A fresh round: every source polled now, or the round in flight when one is."""

@@ -28,10 +28,11 @@ from prometheus_client.metrics_core import Metric
 from .. import catalog
 from ..config.redis import RedisSettings
 from ..snapshot import CacheSnapshot, SourceSnapshot
-from .census import CensusReport, KeyCensus, census_families
+from .census import CensusReport, KeyCensus, census_families, census_loop
 from .infofields import FamilyBuilder
 from .redis_info import ParsedInfo, info_families, parse_info, to_number
 from .sentinel import MasterDetails, add_sentinel_masters, fetch_master_details, masters_of
+from .sentinel_watch import MasterWatch
 
 if TYPE_CHECKING:
     import redis as redis_module
@@ -127,7 +128,7 @@ def connect(settings: RedisSettings, max_connections: int = 4) -> redis_module.R
     return client
 
 
-class _CensusCalls:
+class CensusCalls:
     """SCAN and pipelined MEMORY USAGE over redis-py, as the census wants them."""
 
     def __init__(self, client: redis_module.Redis) -> None:
@@ -214,6 +215,9 @@ class RedisSource:
     ) -> None:
         self.name = name
         self.settings = settings
+        self.node = settings
+        """The settings of the server polled now (another one after a master switch)."""
+        self.watch = MasterWatch(settings.sentinel, settings) if settings.sentinel else None
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.clock = clock
@@ -245,11 +249,47 @@ class RedisSource:
                 self.start_census()
 
     # --- the client -------------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        """The server, as logs name it (a Sentinel-managed master by its name too)."""
+        if self.watch is None:
+            return str(self.node.address)
+        master = self.watch.master
+        return f"master {self.watch.sentinel.master_name} ({master or 'not known yet'})"
+
     def client(self) -> redis_module.Redis:
         with self._client_lock:
             if self._client is None:
-                self._client = connect(self.settings)
+                self._client = connect(self.node)
             return self._client
+
+    def _follow_master(self) -> None:
+        """Ask the Sentinels where the master is; move to it when it changed (a failover):
+        a new client, the census on the new server, and one log line."""
+        assert self.watch is not None
+        master, before = self.watch.resolve()
+        if (self.node.address.host, self.node.address.port) == (master.host, master.port):
+            return
+        old_client = None
+        with self._client_lock:
+            self.node = self.settings.at(master.host, master.port)
+            old_client, self._client = self._client, None
+        self.mode = "standalone"
+        self._config_due = 0.0
+        if old_client is not None:
+            close_client(old_client)
+        if before is None:
+            log.info("Sentinels name %s as master %s", master, self.watch.sentinel.master_name)
+            return
+        log.warning(
+            "redis master %s moved from %s to %s (failover); following it",
+            self.watch.sentinel.master_name,
+            before,
+            master,
+        )
+        self._retry_at = 0.0
+        if self.census is not None:
+            self.census.restart()
 
     # --- polling ----------------------------------------------------------------------------
     def poll(self) -> SourceSnapshot:
@@ -262,6 +302,8 @@ class RedisSource:
             return self._failed(start, exc)
 
     def _poll_once(self, start: float) -> SourceSnapshot:
+        if self.watch is not None:
+            self._follow_master()  # even while backing off: a failover ends the outage
         now = self.clock()
         if now < self._retry_at:
             return self._down(start, self._last_error)
@@ -327,7 +369,7 @@ class RedisSource:
             mode = "cluster"
         if mode == self.mode:
             return False
-        log.debug("redis %s is a %s server", self.settings.address, mode)
+        log.debug("redis %s is a %s server", self.where, mode)
         self.mode = mode
         if mode == "cluster":
             replies.cluster_info = self._optional(_try(client, "CLUSTER", "INFO"), "CLUSTER INFO")
@@ -349,7 +391,7 @@ class RedisSource:
             log.info(
                 "%s is not allowed on redis %s (%s); carrying on without it",
                 command,
-                self.settings.address,
+                self.where,
                 self._clean(reply),
             )
         return None
@@ -363,7 +405,7 @@ class RedisSource:
                 if self._config_readable is not False:
                     log.info(
                         "CONFIG GET is not allowed on redis %s (%s); carrying on without it",
-                        self.settings.address,
+                        self.where,
                         self._clean(reply),
                     )
                 self._config_readable = False
@@ -417,6 +459,8 @@ class RedisSource:
             readable = catalog.REDIS_CONFIG_READABLE.family()
             readable.add_metric([], 1 if self._config_readable else 0)
             extra.append(readable)
+        if self.watch is not None:
+            extra.extend(self.watch.families())
         caches: list[CacheSnapshot] = []
         if self.census is not None:
             report = self.census.report()
@@ -457,7 +501,7 @@ class RedisSource:
         if self._failures == 1:
             log.warning(
                 "redis %s is down: %s; retrying with backoff up to %gs",
-                self.settings.address,
+                self.where,
                 self._last_error,
                 self.backoff_max,
             )
@@ -465,7 +509,7 @@ class RedisSource:
         elif now - self._last_down_log >= STILL_DOWN_LOG_EVERY:
             log.warning(
                 "redis %s still down after %d failed polls: %s",
-                self.settings.address,
+                self.where,
                 self._failures,
                 self._last_error,
             )
@@ -474,9 +518,7 @@ class RedisSource:
 
     def _recovered(self) -> None:
         if self._failures:
-            log.info(
-                "redis %s is back after %d failed polls", self.settings.address, self._failures
-            )
+            log.info("redis %s is back after %d failed polls", self.where, self._failures)
         self._failures = 0
         self._retry_at = 0.0
         self._last_error = ""
@@ -484,12 +526,13 @@ class RedisSource:
     def _down(self, start: float, error: str) -> SourceSnapshot:
         up = catalog.REDIS_UP.family()
         up.add_metric([], 0)
+        extra = [up, *(self.watch.families() if self.watch is not None else ())]
         return SourceSnapshot(
             source=self.name,
             up=False,
             timestamp=time.time(),
             duration_seconds=time.perf_counter() - start,
-            extra_families=[up],
+            extra_families=extra,
             error=error or "redis is down",
         )
 
@@ -507,27 +550,22 @@ class RedisSource:
         if self.census is None:
             return
         memory_allowed = self.census.memory_allowed
-        self.census.step(_CensusCalls(self.client()))
+        self.census.step(CensusCalls(self.client()))
         if memory_allowed and not self.census.memory_allowed:
             log.info(
                 "MEMORY USAGE is not allowed on redis %s; cache memory is not estimated",
-                self.settings.address,
+                self.where,
             )
 
     def _census_loop(self) -> None:
-        failures = 0
-        delay = 0.0
-        while not self._stop.wait(delay):
-            try:
-                self.census_step()
-                failures = 0
-                delay = self.settings.census_interval
-            except Exception as exc:  # noqa: BLE001 - the census must outlive Redis outages
-                failures += 1
-                assert self.census is not None
-                self.census.failed()
-                log.debug("census step failed: %s", self._clean(exc))
-                delay = min(60.0, self.settings.census_interval * 2 ** min(failures, 6))
+        census_loop(
+            self._stop, self.census_step, self._census_failed, self.settings.census_interval
+        )
+
+    def _census_failed(self, exc: Exception) -> None:
+        assert self.census is not None
+        self.census.failed()
+        log.debug("census step failed: %s", self._clean(exc))
 
     def close(self) -> None:
         self._stop.set()
@@ -535,12 +573,18 @@ class RedisSource:
             self._census_thread.join(self.settings.connect_timeout + self.settings.socket_timeout)
         with self._client_lock:
             if self._client is not None:
-                try:
-                    self._client.close()
-                    self._client.connection_pool.disconnect()
-                except Exception:
-                    log.debug("closing the redis client failed", exc_info=True)
+                close_client(self._client)
                 self._client = None
+        if self.watch is not None:
+            self.watch.close()
+
+
+def close_client(client: Any) -> None:
+    try:
+        client.close()
+        client.connection_pool.disconnect()
+    except Exception:
+        log.debug("closing a redis client failed", exc_info=True)
 
 
 def _text(value: Any) -> str:

@@ -1,28 +1,23 @@
-"""The OpenTelemetry SDK side of tracing: provider, sampler, exporters, bounded shutdown.
+"""The OpenTelemetry SDK side of tracing: the running tracer, the decision made before
+the span API is called, and the sampler that honours it.
 
-Imported only by ``spans.setup_tracing`` once the ``OTEL_*`` variables turn tracing on,
-so that a process without tracing never loads the SDK or gRPC.
+A running tracer sends its spans either through cachewatch's own pipeline (``pipeline``:
+provider, exporters, bounded shutdown) or through the application's tracer provider
+(``application``). Imported only by ``spans.setup_tracing`` once tracing is asked for, so
+that a process without tracing never loads the SDK or gRPC.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    ConsoleSpanExporter,
-    SimpleSpanProcessor,
-    SpanExporter,
-)
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -115,7 +110,8 @@ def _current_span_reader() -> Callable[[], Any]:
 
 def make_decider(settings: TracingSettings) -> Callable[[], bool]:
     """``decide()``: should an operation starting now be recorded? Never touches the span
-    API: a root operation draws against the ratio, a child follows its parent's rule."""
+    API: a root operation draws against the ratio, a child follows its parent's rule
+    (``always`` and ``delegate`` say yes to all: the latter leaves it to the SDK sampler)."""
     read_parent = _current_span_reader()
     ratio = settings.root_ratio
     draw = random.random
@@ -131,6 +127,11 @@ def make_decider(settings: TracingSettings) -> Callable[[], bool]:
                 if context.is_valid:
                     return bool(context.trace_flags & 1)
             return draw() < ratio
+
+    elif rule == "never":
+
+        def decide() -> bool:
+            return False
 
     elif rule == "trace_id":
 
@@ -162,49 +163,55 @@ def build_resource(attributes: Mapping[str, str]) -> Resource:
     )
 
 
+class Pipeline(Protocol):
+    """Where a tracer's spans go, as far as stopping it is concerned."""
+
+    def shutdown(self, timeout: float) -> None: ...
+
+
 class Tracing:
-    """One running tracer: the provider, its processors and exporters, the decision."""
+    """One running tracer: its settings, the decision, span helpers, and how to stop.
 
-    def __init__(self, settings: TracingSettings, *, set_global: bool = True) -> None:
+    ``marks_decided``: the spans cachewatch decided to record are marked so that the
+    tracer's ``DecidedSampler`` records them without asking again (a root drawn at ratio r
+    must not be drawn a second time by a ratio sampler: that would record r squared).
+    Without it (an application sampler cachewatch cannot mirror), every operation asks
+    the SDK sampler, and an unsampled answer is a non-recording span.
+    """
+
+    def __init__(
+        self,
+        settings: TracingSettings,
+        tracer: Any,
+        provider: Any,
+        pipeline: Pipeline | None,
+        *,
+        marks_decided: bool = True,
+    ) -> None:
         self.settings = settings
-        self.provider = TracerProvider(
-            sampler=DecidedSampler(configured_sampler(settings)),
-            resource=build_resource(settings.resource),
-            shutdown_on_exit=False,  # spans' own atexit hook shuts down in bounded time
-        )
-        self.exporters: list[SpanExporter] = []
-        self.processors: list[SpanProcessor] = []
-        for name in settings.exporters:
-            exporter, processor = self._exporter(name)
-            self.exporters.append(exporter)
-            self.processors.append(processor)
-            self.provider.add_span_processor(processor)
-        self.tracer = self.provider.get_tracer("cachewatch", __version__)
+        self.tracer = tracer
+        self.provider = provider
+        """The tracer provider the spans go through: cachewatch's own or the application's."""
+        self.pipeline = pipeline
+        """cachewatch's own pipeline, or None when the spans go through the application's."""
         self.decide = make_decider(settings)
-        if set_global and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-            trace.set_tracer_provider(self.provider)
+        self._marks_decided = marks_decided
+        self._stops: list[Callable[[], None]] = []
 
-    def _exporter(self, name: str) -> tuple[SpanExporter, SpanProcessor]:
-        if name == "console":
-            console = ConsoleSpanExporter()
-            return console, SimpleSpanProcessor(console)
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    @property
+    def owns_pipeline(self) -> bool:
+        return self.pipeline is not None
 
-        endpoint = self.settings.endpoint
-        otlp = OTLPSpanExporter(
-            endpoint=endpoint,
-            insecure=endpoint.startswith("http://") or None,
-            timeout=self.settings.timeout_seconds,
-        )
-        delay = self.settings.schedule_delay_millis
-        return otlp, BatchSpanProcessor(otlp, schedule_delay_millis=delay)
+    def on_shutdown(self, stop: Callable[[], None]) -> None:
+        """Run ``stop`` (undo an instrumentation) when this tracer stops, before the pipeline."""
+        self._stops.append(stop)
 
     # --- spans --------------------------------------------------------------------------------
     def start(self, name: str, attributes: Mapping[str, Any], *, client: bool = False) -> Any:
-        marked = otel_context.set_value(_DECIDED, True)
+        context = otel_context.set_value(_DECIDED, True) if self._marks_decided else None
         return self.tracer.start_span(
             name,
-            context=marked,
+            context=context,
             kind=SpanKind.CLIENT if client else SpanKind.INTERNAL,
             attributes=attributes,
         )
@@ -226,29 +233,12 @@ class Tracing:
 
     # --- shutdown -----------------------------------------------------------------------------
     def shutdown(self, timeout: float) -> None:
-        """Flush and stop within ``timeout`` seconds: the SDK's own shutdown may wait 30 s on a
-        dead collector (retries with backoff), so it runs in a helper thread; past most of
-        the budget the exporters are shut down directly, which aborts their retries."""
-        done = threading.Event()
-
-        def run() -> None:
+        """Undo the instrumentations, then stop the own pipeline within ``timeout`` seconds
+        (the application's provider is the application's to stop)."""
+        for stop in reversed(self._stops):
             try:
-                self.provider.shutdown()
+                stop()
             except Exception:  # shutdown must not raise into the caller
-                log.debug("tracer shutdown failed", exc_info=True)
-            finally:
-                done.set()
-
-        worker = threading.Thread(target=run, name="cachewatch-trace-shutdown", daemon=True)
-        worker.start()
-        if done.wait(timeout * 0.75):
-            return
-        log.warning("trace export did not finish in time; dropping what is left")
-        # The SDK would now log one warning per aborted step; the line above says it all.
-        logging.getLogger("opentelemetry.exporter.otlp.proto.grpc.exporter").setLevel(logging.ERROR)
-        for exporter in self.exporters:
-            try:
-                exporter.shutdown()
-            except Exception:
-                log.debug("span exporter shutdown failed", exc_info=True)
-        done.wait(timeout * 0.2)
+                log.debug("undoing an instrumentation failed", exc_info=True)
+        if self.pipeline is not None:
+            self.pipeline.shutdown(timeout)

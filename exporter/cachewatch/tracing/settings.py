@@ -12,7 +12,8 @@ from ..config import environment
 
 DEFAULT_SERVICE_NAME = "cachewatch"
 DEFAULT_OTLP_ENDPOINT = "http://localhost:4317"
-SUPPORTED_EXPORTERS = ("otlp", "console", "none")
+DEFAULT_ZIPKIN_ENDPOINT = "http://localhost:9411/api/v2/spans"
+SUPPORTED_EXPORTERS = ("otlp", "zipkin", "console", "none")
 SAMPLERS = {
     # name: (parent rule, root ratio or None when the ratio comes from OTEL_TRACES_SAMPLER_ARG)
     "always_on": ("always", 1.0),
@@ -30,9 +31,15 @@ class TracingSettings:
     """What the ``OTEL_*`` variables ask for, resolved against cachewatch's defaults."""
 
     enabled: bool
+    """cachewatch's own pipeline can start: the variables name an exporter it supports."""
+    requested: bool = False
+    """The variables ask for tracing at all (any exporter but ``none``, or an OTLP endpoint):
+    enough to join the application's tracer provider, whose exporters are its own."""
     exporters: tuple[str, ...] = ()
     endpoint: str = DEFAULT_OTLP_ENDPOINT
     timeout_seconds: float = 10.0
+    zipkin_endpoint: str = DEFAULT_ZIPKIN_ENDPOINT
+    zipkin_timeout_seconds: float = 10.0
     schedule_delay_millis: float = 5000.0
     sampler: str = DEFAULT_SAMPLER
     parent_rule: str = "follow"
@@ -48,6 +55,17 @@ class TracingSettings:
 
 def _truthy(text: str | None) -> bool:
     return (text or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _timeout_seconds(raw: str, name: str, warnings: list[str]) -> float:
+    """A per-export deadline. The spec gives milliseconds; the Python SDK has long read
+    seconds. A value above 120 can only mean milliseconds."""
+    try:
+        timeout = float(raw)
+    except ValueError:
+        warnings.append(f"{name}: invalid number {raw!r}")
+        return 10.0
+    return timeout / 1000 if timeout > 120 else timeout
 
 
 def _parse_resource(text: str, warnings: list[str]) -> dict[str, str]:
@@ -110,13 +128,14 @@ def tracing_settings(
         env.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or env.get("OTEL_EXPORTER_OTLP_TIMEOUT", "")
     ).strip()
     if raw_timeout:
-        try:
-            # The spec gives milliseconds; the Python SDK has long read seconds. A value
-            # above 120 can only mean milliseconds.
-            timeout = float(raw_timeout)
-            timeout = timeout / 1000 if timeout > 120 else timeout
-        except ValueError:
-            warnings.append(f"OTEL_EXPORTER_OTLP_TIMEOUT: invalid number {raw_timeout!r}")
+        timeout = _timeout_seconds(raw_timeout, "OTEL_EXPORTER_OTLP_TIMEOUT", warnings)
+    zipkin_endpoint = env.get("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "").strip()
+    zipkin_timeout = 10.0
+    raw_zipkin_timeout = env.get("OTEL_EXPORTER_ZIPKIN_TIMEOUT", "").strip()
+    if raw_zipkin_timeout:
+        zipkin_timeout = _timeout_seconds(
+            raw_zipkin_timeout, "OTEL_EXPORTER_ZIPKIN_TIMEOUT", warnings
+        )
 
     delay = 5000.0
     raw_delay = env.get("OTEL_BSP_SCHEDULE_DELAY", "").strip()
@@ -151,9 +170,12 @@ def tracing_settings(
     enabled = bool(exporters) and sampler != "always_off"
     return TracingSettings(
         enabled=enabled,
+        requested=any(name != "none" for name in names) and sampler != "always_off",
         exporters=tuple(exporters),
         endpoint=endpoint or DEFAULT_OTLP_ENDPOINT,
         timeout_seconds=timeout,
+        zipkin_endpoint=zipkin_endpoint or DEFAULT_ZIPKIN_ENDPOINT,
+        zipkin_timeout_seconds=zipkin_timeout,
         schedule_delay_millis=delay,
         sampler=sampler,
         parent_rule=parent_rule,

@@ -11,9 +11,10 @@ Three rules keep tracing from costing the hot path:
 * Only a recorded operation creates a span, and its latency observation carries the
   span's trace id as an exemplar.
 
-The SDK side (provider, sampler, exporters) lives in ``sdk`` and is imported by
-``setup_tracing`` only when the variables turn tracing on; the variables are read by
-``settings``.
+Spans go through the application's tracer provider when it has set one as OpenTelemetry's
+global (``application``), through cachewatch's own pipeline otherwise (``pipeline``). The
+SDK side lives in those modules and ``sdk``, imported by ``setup_tracing`` only when
+tracing is asked for; the variables are read by ``settings``.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import atexit
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ..config import environment
 from .attributes import CACHE_KEY_HASH, CACHE_NAME, CACHE_OPERATION, SOURCE_NAME
-from .settings import DEFAULT_SERVICE_NAME, tracing_settings
+from .settings import DEFAULT_SERVICE_NAME, TracingSettings, tracing_settings
 
 if TYPE_CHECKING:
     from .sdk import Tracing
@@ -60,24 +62,36 @@ def setup_tracing(
     record_keys: bool | None = None,
     service_name: str = DEFAULT_SERVICE_NAME,
     set_global: bool = True,
+    tracer_provider: Any = None,
+    instrument: Sequence[str] | None = None,
 ) -> Tracing | None:
-    """Turn tracing on as the ``OTEL_*`` variables say; None (and nothing imported) when
-    they leave it off. Idempotent: while tracing is on, returns the running tracer.
+    """Turn tracing on; None (and nothing imported) when it is not asked for. Idempotent:
+    while tracing is on, returns the running tracer.
 
-    ``set_global`` also installs the provider as OpenTelemetry's global one when the
-    application has not installed its own, so the application's spans go the same way.
+    Which way the spans go:
+
+    * ``tracer_provider`` given: through it (the application's, handed over explicitly);
+    * else, when the ``OTEL_*`` variables ask for tracing and the application has set an
+      SDK ``TracerProvider`` as OpenTelemetry's global one (``opentelemetry-instrument``
+      does): through that one, with its exporters, resource and sampler;
+    * else, when the variables name an exporter cachewatch supports: through cachewatch's
+      own pipeline. ``set_global`` also installs its provider as the global one when the
+      application has none, so the application's spans go the same way.
+
+    ``instrument`` names OpenTelemetry instrumentations to turn on with it (``requests``,
+    ``urllib3``; default: ``CACHEWATCH_TRACING_INSTRUMENT``), undone by ``shutdown_tracing``.
     """
     global _state, TRACING, sample
     with _lock:
         if _state is not None:
             return _state
         settings = tracing_settings(environ, record_keys=record_keys, service_name=service_name)
-        for warning in settings.warnings:
-            log.warning("%s", warning)
-        if not settings.enabled:
+        if tracer_provider is None and not settings.requested:
+            for warning in settings.warnings:
+                log.warning("%s", warning)
             return None
         try:
-            from .sdk import Tracing
+            state = _start(settings, tracer_provider, set_global)
         except ImportError as exc:
             log.warning(
                 "tracing is asked for by OTEL_* but cannot start (%s): "
@@ -85,16 +99,51 @@ def setup_tracing(
                 exc,
             )
             return None
-        state = Tracing(settings, set_global=set_global)
+        if state is None:
+            return None
+        libraries = environment.tracing_instrument(environ) if instrument is None else instrument
+        if libraries:
+            from .instrumentation import instrument_libraries
+
+            instrument_libraries(state, libraries)
         _state = state
         sample = state.decide
         TRACING = True
-    log.info(
-        "tracing on: exporters=%s endpoint=%s sampler=%s ratio=%s service=%s",
-        ",".join(settings.exporters), settings.endpoint, settings.sampler,
-        settings.root_ratio, settings.service_name,
-    )  # fmt: skip
+    settings = state.settings
+    if state.owns_pipeline:
+        log.info(
+            "tracing on: exporters=%s endpoint=%s sampler=%s ratio=%s service=%s",
+            ",".join(settings.exporters), _endpoints(settings), settings.sampler,
+            settings.root_ratio, settings.service_name,
+        )  # fmt: skip
+    else:
+        log.info(
+            "tracing on through the application's tracer provider: sampler=%s service=%s",
+            settings.sampler, settings.service_name,
+        )  # fmt: skip
     return state
+
+
+def _start(settings: TracingSettings, provider: Any, set_global: bool) -> Tracing | None:
+    """The running tracer on the provider chosen as ``setup_tracing`` says."""
+    from .application import application_provider, join
+
+    if provider is None:
+        provider = application_provider()
+    if provider is not None:
+        return join(provider, settings)
+    for warning in settings.warnings:
+        log.warning("%s", warning)
+    if not settings.enabled:
+        return None
+    from .pipeline import start_own
+
+    return start_own(settings, set_global=set_global)
+
+
+def _endpoints(settings: TracingSettings) -> str:
+    found = {"otlp": settings.endpoint, "zipkin": settings.zipkin_endpoint}
+    return ",".join(found[name] for name in settings.exporters if name in found) or "none"
 
 
 def shutdown_tracing(timeout: float = SHUTDOWN_TIMEOUT_SECONDS) -> None:
@@ -156,7 +205,10 @@ class Span:
     def __init__(self, state: Tracing, span: Any, current: bool) -> None:
         self._state = state
         self._span = span
-        self.trace_id: str = format(span.get_span_context().trace_id, "032x")
+        self.trace_id: str | None = (
+            format(span.get_span_context().trace_id, "032x") if span.is_recording() else None
+        )
+        """The trace id for exemplars; None when the SDK sampler declined to record it."""
         self._token = state.attach(span) if current else None
 
     def set(self, key: str, value: Any) -> None:

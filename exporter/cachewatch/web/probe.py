@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 from prometheus_client import CollectorRegistry
 
 from ..exposition.families import SnapshotCollector
+from ..sources.poller import Poller
 from ..sources.probe import ProbeTargets
 from .metrics import MetricsApp, make_metrics_app
 from .routes import SECURITY_HEADERS, StartResponse, respond
@@ -25,20 +26,21 @@ class ProbeApp:
 
     def __init__(self, targets: ProbeTargets) -> None:
         self.targets = targets
-        self._apps: dict[str, MetricsApp] = {}
+        self._apps: dict[str, tuple[Poller, MetricsApp]] = {}
         self._lock = threading.Lock()
 
     def _app_for(self, name: str) -> MetricsApp | None:
+        poller = self.targets.poller(name)
         with self._lock:
-            app = self._apps.get(name)
-            if app is None:
-                poller = self.targets.poller(name)
-                if poller is None:
-                    return None
+            if poller is None:
+                self._apps.pop(name, None)
+                return None
+            known = self._apps.get(name)
+            if known is None or known[0] is not poller:  # new, or a node whose source changed
                 registry = CollectorRegistry(auto_describe=False)
                 registry.register(SnapshotCollector(poller))
-                app = self._apps[name] = make_metrics_app(registry, SECURITY_HEADERS)
-            return app
+                known = self._apps[name] = (poller, make_metrics_app(registry, SECURITY_HEADERS))
+            return known[1]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         names = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).get("target")
@@ -50,7 +52,8 @@ class ProbeApp:
             return _plain(
                 start_response,
                 "404 Not Found",
-                "unknown target: /probe only scrapes targets named in the probe configuration\n",
+                "unknown target: /probe only scrapes targets named in the probe configuration "
+                "and the nodes /discover lists\n",
             )
         return app({**environ, "REQUEST_METHOD": "GET", "QUERY_STRING": ""}, start_response)
 

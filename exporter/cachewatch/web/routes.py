@@ -1,18 +1,20 @@
-"""The routing of the exporter's HTTP endpoints: a landing page, /metrics, and the JSON and
-WSGI routes a site adds (/health, /report, /alerts, /probe), and its actions (/-/reload).
+"""The routing of the exporter's HTTP endpoints: the status page at /, /metrics, the JSON
+and WSGI routes a site adds (/health, /report, /alerts, /probe, the probes), and its
+actions (/-/reload).
 
 GET and HEAD everywhere but at the actions, which take POST only (as Prometheus's
 /-/reload does); unknown paths are 404, other methods 405, malformed requests 400 (the
 limits on request size live in ``httpd``; TLS and basic auth in ``server`` and ``auth``).
-/metrics is ``metrics``'s app: content negotiation, gzip, single flight.
+/metrics is ``metrics``'s app: content negotiation, gzip, single flight. A JSON route with
+a page answers HTML to a browser (``Accept: text/html`` first) and JSON to everyone else.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -21,7 +23,8 @@ from urllib.parse import parse_qsl
 
 from prometheus_client.registry import Collector
 
-from .._version import __version__
+from . import status_page
+from .html import PageRenderer, layout, page_headers, wants_html
 from .metrics import make_metrics_app
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,8 @@ class Route:
     path: str
     description: str
     handler: JsonHandler
+    page: PageRenderer | None = None
+    """Renders the handler's JSON for a browser."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,11 @@ class Site(Protocol):
     @property
     def actions(self) -> Mapping[str, Action]: ...
 
+    @property
+    def links(self) -> Mapping[str, str | None]:
+        """tool -> URL of the tools the pages link to (None: not configured)."""
+        ...
+
 
 MAX_QUERY_LENGTH = 4096
 SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
@@ -89,32 +99,52 @@ def respond(
     return [body]
 
 
-def _json(start_response: StartResponse, code: int, payload: Any) -> list[bytes]:
-    body = (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode()
+def _status(code: int) -> str:
     try:
-        status = f"{code} {HTTPStatus(code).phrase}"
+        return f"{code} {HTTPStatus(code).phrase}"
     except ValueError:
-        status = f"{code} Status"
-    return respond(start_response, status, body, "application/json")
+        return f"{code} Status"
 
 
-def _landing(exporter: Site) -> bytes:
-    links = [("/metrics", "Prometheus metrics (OpenMetrics when asked for)")]
-    links += [(route.path, route.description) for route in exporter.routes.values()]
-    links += [(path, description) for path, (description, _) in exporter.wsgi_routes.items()]
-    actions = "".join(
-        f"<li><code>POST {html.escape(a.path)}</code> — {html.escape(a.description)}</li>"
-        for a in exporter.actions.values()
-    )
-    items = "\n".join(
-        f'<li><a href="{html.escape(path)}">{html.escape(path)}</a> — {html.escape(text)}</li>'
-        for path, text in links
-    )
-    return (
-        '<!doctype html><html><head><meta charset="utf-8"><title>cachewatch</title></head>'
-        f"<body><h1>cachewatch {html.escape(__version__)}</h1><ul>{items}{actions}</ul>"
-        "</body></html>\n"
-    ).encode()
+VARY = [("Vary", "Accept")]
+
+
+def _json(start_response: StartResponse, code: int, payload: Any, negotiated: bool) -> list[bytes]:
+    body = (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode()
+    extra = VARY if negotiated else []
+    return respond(start_response, _status(code), body, "application/json", extra)
+
+
+def _html(
+    start_response: StartResponse,
+    code: int,
+    body: bytes,
+    script: str | None = None,
+    vary: bool = True,
+) -> list[bytes]:
+    extra = page_headers(script) + (VARY if vary else [])
+    return respond(start_response, _status(code), body, "text/html; charset=utf-8", extra)
+
+
+def _payload(site: Site, path: str) -> Any:
+    """The JSON a route of the site gives, or None when the site has no such route."""
+    route = site.routes.get(path)
+    return None if route is None else route.handler({})[1]
+
+
+def _status_page(
+    site: Site, query: Mapping[str, str], start_response: StartResponse
+) -> list[bytes]:
+    """/: the live page, or with ``?part=live`` only the part that its script swaps in."""
+    report, alerts = _payload(site, "/report"), _payload(site, "/alerts")
+    health = _payload(site, "/health") or {}
+    title, fragment = status_page.live(report, alerts, health, time.time())
+    if query.get("part") == "live":
+        return _html(start_response, 200, fragment.encode(), vary=False)
+    endpoints = {"/metrics": "Prometheus metrics (OpenMetrics when asked for)"}
+    endpoints |= {path: description for path, (description, _) in site.wsgi_routes.items()}
+    body = status_page.page(title, fragment, site.links, endpoints)
+    return _html(start_response, 200, body, status_page.SCRIPT, vary=False)
 
 
 def _secured(start_response: StartResponse) -> StartResponse:
@@ -173,15 +203,20 @@ def make_wsgi_app(exporter: Site) -> WSGIApp:
             return respond(start_response, "400 Bad Request", b"bad query\n", "text/plain")
         try:
             if path == "/":
-                page = _landing(exporter)
-                body = respond(start_response, "200 OK", page, "text/html; charset=utf-8")
+                body = _status_page(exporter, query, start_response)
             elif path == "/metrics":
                 body = metrics_app(environ, start_response)
             elif path in exporter.wsgi_routes:
                 body = list(exporter.wsgi_routes[path][1](environ, _secured(start_response)))
             else:
-                code, payload = exporter.routes[path].handler(query)
-                body = _json(start_response, code, payload)
+                route = exporter.routes[path]
+                code, payload = route.handler(query)
+                if route.page is not None and wants_html(environ.get("HTTP_ACCEPT")):
+                    title, html_body = route.page(payload)
+                    links = status_page.tool_links(exporter.links)
+                    body = _html(start_response, code, layout(title, html_body, links=links))
+                else:
+                    body = _json(start_response, code, payload, route.page is not None)
         except Exception:  # noqa: BLE001 - never a 500 or a traceback to the client
             return _internal_error(start_response, path)
         return [] if method == "HEAD" else body
@@ -201,6 +236,6 @@ def _action(action: Action, method: str, start_response: StartResponse) -> list[
         )
     try:
         code, payload = action.handler()
-        return _json(start_response, code, payload)
+        return _json(start_response, code, payload, False)
     except Exception:  # noqa: BLE001 - never a 500 or a traceback to the client
         return _internal_error(start_response, action.path)
