@@ -90,7 +90,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Ser
                 SettingsFiles(),
                 [LocalSource(registry)],
                 registry,
-                lambda flags=flags: load_config("serve", flags, environ={}),  # type: ignore[misc]
+                reload=lambda flags=flags: load_config("serve", flags, environ={}),  # type: ignore[misc]
             )
             stack.callback(exporter.close)
             http = serve(make_wsgi_app(exporter), LOOPBACK, 0)
@@ -105,7 +105,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Ser
             scrape_interval="1s", evaluation_interval="1s",
         )  # fmt: skip
         prometheus = ManagedProcess(
-            stack_launcher.prometheus_command(config, workdir, f"{LOOPBACK}:{port}"),
+            stack_launcher.prometheus_command(config, f"{LOOPBACK}:{port}"),
             port,
             workdir / "prometheus",
         ).start(timeout=20)
