@@ -37,6 +37,7 @@ from cachewatch.web.server import serve
 from .otlp_receiver import OtlpReceiver, otlp_receiver
 from .receivers import Inbox, smtp_server, webhook_server
 from .servers import LOOPBACK, ManagedProcess, RedisServer, free_port
+from .topology import deployed_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_CACHE = "search_cache"
@@ -225,6 +226,9 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
         stack.callback(workload.stop)
         http = serve(make_wsgi_app(exporter), LOOPBACK, 0)
         stack.callback(http.shutdown)
+        # Redis as deployed, for the topology panels: a replica of that Redis and a one-node
+        # cluster, each watched by an exporter of its own (one Prometheus target each).
+        node_ports = deployed_redis(stack, workdir, redis)
 
         smtp_port, mails = stack.enter_context(smtp_server())
         webhook_port, webhooks = stack.enter_context(webhook_server())
@@ -252,7 +256,7 @@ def bundle_stack(workdir: Path) -> Iterator[Stack]:
         prom_dir = workdir / "prometheus"
         prom_config = stack_launcher.render_prometheus(
             workdir,
-            targets={"cachewatch": [f"{LOOPBACK}:{http.port}"]},
+            targets={"cachewatch": [f"{LOOPBACK}:{p}" for p in (http.port, *node_ports)]},
             alertmanagers=[f"{LOOPBACK}:{am_port}"],
             windows=WINDOWS,
             waits=WAITS,

@@ -34,6 +34,7 @@ from cachewatch.web.server import serve
 from .bundle_stack import AM_TIMINGS, WAITS, WINDOWS, PrometheusApi, Workload, ready
 from .receivers import Inbox, webhook_server
 from .servers import LOOPBACK, ManagedProcess, RedisServer, free_port
+from .topology import deployed_redis
 
 CLUSTERS = ("a", "b")
 SERVICES = {"search-api": 2, "ranking-api": 1}
@@ -116,7 +117,8 @@ def fleet_stack(workdir: Path) -> Iterator[Fleet]:
             )  # fmt: skip
             source = RedisSource(files.redis_settings(serve_config))
             port = _exporter(stack, [source], CacheRegistry())
-            jobs["cachewatch"] = [f"{LOOPBACK}:{port}"]
+            nodes = deployed_redis(stack, workdir / cluster, redis)  # the topology panels
+            jobs["cachewatch"] = [f"{LOOPBACK}:{p}" for p in (port, *nodes)]
             targets[cluster] = jobs
         driver = _Driver(list(workloads.values()))
         driver.start()

@@ -161,6 +161,13 @@ def test_every_alert_has_severity_annotations_runbook_section_and_dashboard() ->
         "RedisDown",
         "RedisMemoryNearMax",
         "RedisRejectedConnections",
+        "RedisReplicationBroken",
+        "RedisReplicaLagHigh",
+        "RedisReplicasDisconnected",
+        "RedisSentinelMasterNotOk",
+        "RedisSentinelsTooFew",
+        "RedisClusterStateNotOk",
+        "RedisClusterSlotsFailing",
     }
     assert names == expected
     for rule in rules:
@@ -394,7 +401,7 @@ def test_render_all_is_deterministic() -> None:
 PROMQL_WORDS = {
     "sum", "max", "min", "by", "on", "and", "or", "unless", "rate", "increase", "deriv",
     "predict_linear", "histogram_quantile", "clamp_min", "time", "le", "ALERTS", "topk",
-    "bottomk", "count", "vector", "group", "group_left",
+    "bottomk", "count", "vector", "max_over_time", "group_right", "group", "group_left",
 }  # fmt: skip
 PROMETHEUS_OWN = {"up", "scrape_duration_seconds", "scrape_samples_scraped",
                   "process_resident_memory_bytes", "process_cpu_seconds_total"}  # fmt: skip

@@ -14,6 +14,7 @@ import requests
 
 from . import dashboard_queries as dq
 from .fleet_stack import BAD, CLUSTERS, SERVICES, Fleet, fleet_stack
+from .topology import DEPLOYED_REDIS_TARGETS
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,8 @@ def test_remote_written_series_carry_their_cluster(fleet: Fleet) -> None:
     answer = requests.get(
         f"{fleet.clusters['a']}/api/v1/query", params={"query": "count(up)"}, timeout=10
     ).json()
-    assert int(answer["data"]["result"][0]["value"][1]) == sum(SERVICES.values()) + 1
+    exporters = sum(SERVICES.values()) + 1 + DEPLOYED_REDIS_TARGETS
+    assert int(answer["data"]["result"][0]["value"][1]) == exporters
 
 
 def test_a_service_aggregates_over_its_replicas_and_never_merges(fleet: Fleet) -> None:

@@ -258,3 +258,38 @@ def redis_exporter(url: str, *flags: str) -> Iterator[int]:
             yield port
         finally:
             process.stop()
+
+
+DEPLOYED_REDIS_TARGETS = 2
+"""The targets ``deployed_redis`` adds: the replica's exporter and the cluster node's."""
+
+
+def deployed_redis(stack: contextlib.ExitStack, workdir: Path, master: RedisServer) -> list[int]:
+    """For the dashboards' topology panels: a replica of ``master`` and a one-node cluster
+    holding every slot, each watched by an exporter of its own (Redis series only), served;
+    their ports (one Prometheus target each)."""
+    from cachewatch.config import files, load_config
+    from cachewatch.exporter import Exporter
+    from cachewatch.sources.redis import RedisSource
+    from cachewatch.web.routes import make_wsgi_app
+    from cachewatch.web.server import serve
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    ports = []
+    for name, extra in (
+        ("replica", ["--replicaof", LOOPBACK, str(master.port)]),
+        ("cluster-node", ["--cluster-enabled", "yes", "--cluster-port", str(free_port()),
+                          "--cluster-config-file", str(workdir / "cluster-node" / "nodes.conf")]),
+    ):  # fmt: skip
+        (workdir / name).mkdir()
+        server = RedisServer(workdir / name, extra=extra).start()
+        stack.callback(server.stop)
+        if name == "cluster-node":
+            connect(server.port).execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        config = load_config("serve", {"redis_addr": server.url}, environ={})
+        exporter = Exporter([RedisSource(files.redis_settings(config))], process_metrics=False)
+        stack.callback(exporter.close)
+        http = serve(make_wsgi_app(exporter), LOOPBACK, 0)
+        stack.callback(http.shutdown)
+        ports.append(int(http.port))
+    return ports

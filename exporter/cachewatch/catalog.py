@@ -811,6 +811,22 @@ ALL: tuple[MetricSpec, ...] = tuple(
 )
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in ALL}
 
+
+def info_metric(name: str) -> str:
+    """The name of an INFO-derived metric, checked against the catalogue (rules and panels
+    spell names only through here)."""
+    if not any(info.spec.name == name for info in REDIS_INFO_FIELDS):
+        raise KeyError(name)
+    return name
+
+
+def cluster_info_metric(name: str) -> str:
+    """The name of a CLUSTER INFO metric, checked against the catalogue."""
+    if not any(info.spec.name == name for info in REDIS_CLUSTER_INFO_FIELDS):
+        raise KeyError(name)
+    return name
+
+
 OTHER = "other"
 """The label value that absorbs values beyond a cardinality cap: cache names beyond
 ``--cache.max-names``, and a cache's operations, error kinds and cleanup triggers beyond

@@ -439,6 +439,78 @@ def redis_panels(scope: Scope) -> list[Panel]:
             "ops",
             min=0,
         ),
+        *topology_panels(scope),
+    ]
+
+
+def topology_panels(scope: Scope) -> list[Panel]:
+    """Roles, replication lag and cluster slots: Redis as deployed (replicas, Sentinel,
+    Cluster), from redis_exporter's series of each node."""
+    i = scope.process()
+    inst = f"{scope.legend} {{{{instance}}}}"
+    info = c.REDIS_INSTANCE_INFO.name
+    slots = {k: c.cluster_info_metric(f"redis_cluster_slots_{k}") for k in ("ok", "pfail", "fail")}
+    assigned = c.cluster_info_metric("redis_cluster_slots_assigned")
+    return [
+        Panel(
+            "Roles",
+            "Each node's role now (master or replica) and the master a replica follows; a "
+            "failover shows as a role changing. Sentinel mode: the master the exporter follows.",
+            [
+                Target(
+                    f"max by (instance, role, redis_mode) ({info}{i})",
+                    inst + " {{role}}",
+                    instant=True,
+                    table=True,
+                ),
+                Target(
+                    f"{c.REDIS_SLAVE_INFO.name}{i}",
+                    inst + " follows {{master_host}}",
+                    instant=True,
+                    table=True,
+                ),
+            ],
+            kind="table",
+            width=12,
+        ),
+        Panel(
+            "Replication lag",
+            "Seconds since each replica acknowledged its offset, as its master reports it "
+            "(RedisReplicaLagHigh), and how far each replica's offset is behind its "
+            "master's, in bytes (right axis).",
+            [
+                Target(
+                    f"{c.REDIS_CONNECTED_SLAVE_LAG.name}{i}",
+                    inst + " → {{slave_ip}}:{{slave_port}}",
+                ),
+                Target(
+                    f"{c.info_metric('redis_master_repl_offset')}{i} - on (instance) "
+                    f"group_right {c.REDIS_CONNECTED_SLAVE_OFFSET.name}{i}",
+                    inst + " → {{slave_ip}}:{{slave_port}} bytes behind",
+                    unit="bytes",
+                ),
+            ],
+            "s",
+            min=0,
+            width=12,
+        ),
+        Panel(
+            "Cluster slots",
+            "Slots of the cluster as each node sees them: ok, PFAIL (this node thinks their "
+            "master is failing) and FAIL (the cluster agrees) (RedisClusterSlotsFailing), "
+            "against the slots assigned; the cluster state (RedisClusterStateNotOk) is 1 "
+            "when ok.",
+            [
+                Target(f"{slots['ok']}{i}", inst + " ok"),
+                Target(f"{slots['pfail']}{i}", inst + " pfail"),
+                Target(f"{slots['fail']}{i}", inst + " fail"),
+                Target(f"{assigned}{i}", inst + " assigned"),
+                Target(f"{c.cluster_info_metric('redis_cluster_state')}{i}", inst + " state ok"),
+            ],
+            "short",
+            min=0,
+            width=24,
+        ),
     ]
 
 

@@ -12,7 +12,7 @@ import copy
 import math
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -552,6 +552,78 @@ def cache_alert_tests(config: BundleSettings) -> dict[str, Any]:
     }
 
 
+def _topology_tests(
+    config: BundleSettings,
+    one: Callable[..., dict[str, Any]],
+    inst: dict[str, str],
+    n: int,
+) -> list[dict[str, Any]]:
+    """Fires and must-not-fire cases of the replication, Sentinel and Cluster alerts."""
+    link = {**inst, "master_host": "10.0.0.1", "master_port": "6379"}
+    replica = {**inst, "slave_ip": "10.0.0.2", "slave_port": "6379", "slave_state": "online"}
+    watched = {**inst, "master_name": "cache-primary", "master_address": "10.0.0.1:6379"}
+    down = {**watched, "master_status": "sdown"}
+    lag = config.redis_replica_lag_seconds
+    few = max(0, config.redis_min_sentinels - 1)
+    window_steps = math.ceil(config.redis_replicas_window / STEP)
+    settle = max(1, 9 - window_steps)
+    links = c.REDIS_MASTER_LINK_UP.name
+    lags = c.REDIS_CONNECTED_SLAVE_LAG.name
+    slaves = c.info_metric("redis_connected_slaves")
+    status = c.REDIS_SENTINEL_MASTER_STATUS.name
+    ok_sentinels = c.REDIS_SENTINEL_MASTER_OK_SENTINELS.name
+    state = c.cluster_info_metric("redis_cluster_state")
+    fail, pfail = (c.cluster_info_metric(f"redis_cluster_slots_{k}") for k in ("fail", "pfail"))
+    return [
+        one("RedisReplicationBroken", {links + series_labels(**link): f"0x{n}"}, link),
+        one("RedisReplicationBroken", {links + series_labels(**link): f"1x{n}"}, None),
+        one(
+            "RedisReplicaLagHigh",
+            {lags + series_labels(**replica): f"{q.fmt_number(lag + 15)}x{n}"},
+            replica,
+            lag + 15,
+        ),
+        one("RedisReplicaLagHigh", {lags + series_labels(**replica): f"1x{n}"}, None),
+        one(
+            "RedisReplicasDisconnected",
+            {slaves + series_labels(**inst): f"2x{settle} 1x{n}"},
+            inst,
+            1.0,
+        ),
+        one("RedisReplicasDisconnected", {slaves + series_labels(**inst): f"2x{n}"}, None),
+        one("RedisSentinelMasterNotOk", {status + series_labels(**down): f"0x{n}"}, down),
+        one(
+            "RedisSentinelMasterNotOk",
+            {status + series_labels(**watched, master_status="ok"): f"1x{n}"},
+            None,
+        ),
+        one(
+            "RedisSentinelsTooFew",
+            {ok_sentinels + series_labels(**watched): f"{few}x{n}"},
+            watched,
+            float(few),
+        ),
+        one(
+            "RedisSentinelsTooFew",
+            {ok_sentinels + series_labels(**watched): f"{config.redis_min_sentinels}x{n}"},
+            None,
+        ),
+        one("RedisClusterStateNotOk", {state + series_labels(**inst): f"0x{n}"}, inst),
+        one("RedisClusterStateNotOk", {state + series_labels(**inst): f"1x{n}"}, None),
+        one(
+            "RedisClusterSlotsFailing",
+            {fail + series_labels(**inst): f"0x{n}", pfail + series_labels(**inst): f"5x{n}"},
+            inst,
+            5.0,
+        ),
+        one(
+            "RedisClusterSlotsFailing",
+            {fail + series_labels(**inst): f"0x{n}", pfail + series_labels(**inst): f"0x{n}"},
+            None,
+        ),
+    ]
+
+
 def redis_alert_tests(config: BundleSettings) -> dict[str, Any]:
     by_name = {r.alert: r for r in redis_and_exporter_rules(config)}
     n = 20
@@ -609,6 +681,7 @@ def redis_alert_tests(config: BundleSettings) -> dict[str, Any]:
             {"redis_rejected_connections_total" + series_labels(**inst): f"3x{n}"},
             None,
         ),
+        *_topology_tests(config, one, inst, n),
     ]
     return {
         "rule_files": ["../rules/cachewatch-alerts.yml", "../rules/redis-alerts.yml"],

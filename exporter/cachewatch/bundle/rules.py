@@ -308,6 +308,124 @@ def redis_and_exporter_rules(config: BundleSettings) -> list[AlertRule]:
             "redis",
             link_labels=link,
         ),
+        *redis_topology_rules(config),
+    ]
+
+
+def redis_topology_rules(config: BundleSettings) -> list[AlertRule]:
+    """Alerts on Redis as deployed: replication, Sentinel, Cluster (redis_exporter's names,
+    per Redis node, as ``/metrics`` or ``/probe`` publish them)."""
+    where = service_text(config, True)
+    link = (*config.group_labels, "instance")
+    lag = format_duration(config.redis_replica_lag_seconds)
+    lag_threshold = q.fmt_number(config.redis_replica_lag_seconds)
+    window = format_duration(config.redis_replicas_window)
+    sentinels = config.redis_min_sentinels
+    master = "{{ $labels.master_host }}:{{ $labels.master_port }}"
+    replica = "{{ $labels.slave_ip }}:{{ $labels.slave_port }}"
+    sentinel_master = "{{ $labels.master_name }} ({{ $labels.master_address }})"
+    count = '{{ printf "%.0f" $value }}'
+    return [
+        AlertRule(
+            "RedisReplicationBroken",
+            f"{c.REDIS_MASTER_LINK_UP.name} == 0",
+            60,
+            "critical",
+            f"Redis replica {where} lost its master {master}",
+            f"The replica's link to its master {master} is down: it serves stale data, and "
+            "a failover to it would lose writes.",
+            "down",
+            "up",
+            "redisreplicationbroken",
+            "redis",
+            link_labels=link,
+        ),
+        AlertRule(
+            "RedisReplicaLagHigh",
+            f"{c.REDIS_CONNECTED_SLAVE_LAG.name} > {lag_threshold}",
+            120,
+            "warning",
+            f"Redis replica {replica} lags behind its master {where}",
+            f"The replica {replica} last acknowledged its offset "
+            f"{VALUE_TEMPLATES['seconds']} ago, more than {lag}: reads from it are stale.",
+            VALUE_TEMPLATES["seconds"],
+            lag,
+            "redisreplicalaghigh",
+            "redis",
+            link_labels=link,
+        ),
+        AlertRule(
+            "RedisReplicasDisconnected",
+            f"{c.info_metric('redis_connected_slaves')} < max_over_time("
+            f"{c.info_metric('redis_connected_slaves')}[{window}])",
+            60,
+            "warning",
+            f"Redis master {where} lost replicas",
+            f"The master has {count} connected replicas, fewer than it had in the last {window}.",
+            count,
+            f"the most in {window}",
+            "redisreplicasdisconnected",
+            "redis",
+            link_labels=link,
+        ),
+        AlertRule(
+            "RedisSentinelMasterNotOk",
+            f"{c.REDIS_SENTINEL_MASTER_STATUS.name} == 0",
+            60,
+            "critical",
+            f"Sentinel {where} sees master {sentinel_master} down",
+            "The Sentinel reports the master as {{ $labels.master_status }}: subjectively "
+            "(sdown) or, agreed with the others, objectively down (odown), when a failover "
+            "follows.",
+            "down",
+            "ok",
+            "redissentinelmasternotok",
+            "redis",
+            link_labels=link,
+        ),
+        AlertRule(
+            "RedisSentinelsTooFew",
+            f"{c.REDIS_SENTINEL_MASTER_OK_SENTINELS.name} < {sentinels}",
+            300,
+            "warning",
+            f"Too few Sentinels watch master {sentinel_master} {where}",
+            f"Only {count} Sentinels that are not down watch the master, fewer than "
+            f"{sentinels}: one more lost and no failover can be authorized.",
+            count,
+            str(sentinels),
+            "redissentinelstoofew",
+            "redis",
+            link_labels=link,
+        ),
+        AlertRule(
+            "RedisClusterStateNotOk",
+            f"{c.cluster_info_metric('redis_cluster_state')} == 0",
+            60,
+            "critical",
+            f"Redis Cluster state is not ok {where}",
+            "The node reports cluster_state:fail: it refuses queries, because slots are "
+            "unassigned or served by failed masters, or it cannot reach a majority of masters.",
+            "down",
+            "ok",
+            "redisclusterstatenotok",
+            "redis",
+            link_labels=link,
+        ),
+        AlertRule(
+            "RedisClusterSlotsFailing",
+            f"{c.cluster_info_metric('redis_cluster_slots_fail')} + "
+            f"{c.cluster_info_metric('redis_cluster_slots_pfail')} > 0",
+            60,
+            "warning",
+            f"Redis Cluster slots are failing {where}",
+            f"{count} slots are served by masters this node sees failing (PFAIL) or the "
+            "cluster agrees have failed (FAIL).",
+            count,
+            "0",
+            "redisclusterslotsfailing",
+            "redis",
+            link_labels=link,
+        ),
     ]
 
 

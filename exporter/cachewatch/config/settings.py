@@ -485,6 +485,22 @@ class Config:
         "Grafana base URL that the generated alerts' dashboard_url annotations link to.",
         parse_http_url, commands=("generate",), metavar="URL",
     )  # fmt: skip
+    redis_replica_lag_seconds: float = setting(
+        "alerts.redis-replica-lag", 30.0,
+        "RedisReplicaLagHigh when a replica has not acknowledged its offset for this long.",
+        parse_positive_duration, commands=("generate",), metavar="DURATION",
+    )  # fmt: skip
+    redis_min_sentinels: int = setting(
+        "alerts.redis-min-sentinels", 3,
+        "RedisSentinelsTooFew when fewer Sentinels than this watch a master and are not down.",
+        parse_positive_int, commands=("generate",), metavar="N",
+    )  # fmt: skip
+    redis_replicas_window: float = setting(
+        "alerts.redis-replicas-window", 600.0,
+        "RedisReplicasDisconnected when a master has fewer replicas than at any time in this "
+        "window.",
+        parse_positive_duration, commands=("generate",), metavar="DURATION",
+    )  # fmt: skip
     group_labels: tuple[str, ...] = setting(
         "bundle.group-labels", ("job",),
         "Labels that tell one service from another (comma-separated, e.g. cluster,namespace,"
@@ -640,6 +656,9 @@ class BundleSettings(AlertSettings):
     runbook_url: str = _DEFAULTS.runbook_url
     custom_runbook_url: str | None = _DEFAULTS.custom_runbook_url
     group_labels: tuple[str, ...] = _DEFAULTS.group_labels
+    redis_replica_lag_seconds: float = _DEFAULTS.redis_replica_lag_seconds
+    redis_min_sentinels: int = _DEFAULTS.redis_min_sentinels
+    redis_replicas_window: float = _DEFAULTS.redis_replicas_window
 
 
 @dataclass(frozen=True)
