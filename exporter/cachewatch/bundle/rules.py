@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import catalog as c
 from ..analysis.definitions import WARNING, AlertDefinition, Threshold, alert_definitions
 from ..analysis.thresholds import can_escalate
 from ..config.settings import BundleSettings
