@@ -143,7 +143,8 @@ cache = cachewatch.instrument({}, "app_cache")
 cachewatch.start_http_server(int(sys.argv[1]))
 cachewatch.configure_alert_threshold("CacheHitRatioLow", 0.65, cache="app_cache")
 print("ready", flush=True)
-time.sleep(60)
+for _ in range(600):  # the main thread runs Python code, as an application's does: a signal
+    time.sleep(0.1)  # another thread received is handled when it next does
 """
 
 
@@ -164,7 +165,11 @@ def test_an_embedding_application_reloads_on_sighup(tmp_path: Path) -> None:
         assert running.metric() == 0.8 and running.metric("app_cache") == 0.65
         config.write_text("alerts:\n  hit_ratio_warning: 0.6\n  hit_ratio_critical: 0.4\n")
         process.send_signal(signal.SIGHUP)
-        until(lambda: running.metric() == 0.6)
+        try:
+            until(lambda: running.metric() == 0.6, timeout=40)
+        except AssertionError:
+            process.kill()
+            raise AssertionError(process.communicate(timeout=5)[1]) from None
         assert running.metric("app_cache") == 0.65  # set by the application: it stays
         assert process.poll() is None
     finally:
