@@ -5,9 +5,13 @@ Starts redis-server on loopback with 200,000 keys in 4 prefixes and some traffic
 and p95 scrape latency (interleaved scrapes, same run), RSS, Redis CPU per scrape (Redis's own
 INFO commandstats), series count, and the ratios. Then the key census: Redis CPU per census
 step at 200,000 and 1,000,000 keys, estimate accuracy before a full pass, and redis_exporter's
-``-count-keys`` / ``-check-key-groups`` for the same prefixes.
+``-count-keys`` / ``-check-key-groups`` for the same prefixes. First, a three-master Redis
+Cluster: every node scraped through cachewatch's ``/probe?target=HOST:PORT`` and through
+redis_exporter's ``/scrape?target=redis://HOST:PORT``, interleaved, with the Redis CPU per
+scrape on each node.
 
     .venv/bin/python bench/scrape.py [--keys 200000] [--scrapes 300] [--census-keys 1000000]
+    .venv/bin/python bench/scrape.py --cluster-only [--cluster-keys 60000]
 
 The machine is shared: absolute figures are noisy, the ratios measured in the same run are
 what to read.
@@ -241,6 +245,133 @@ def side_by_side(url: str, conn: redis.Redis, scrapes: int, workdir: Path) -> No
     print(f"cachewatch RSS {rss['cachewatch']:.1f} MiB (target <= 40 MiB, tracing off)")
 
 
+def start_cluster(workdir: Path, masters: int) -> list[tuple[int, subprocess.Popen[bytes]]]:
+    """``masters`` cluster-enabled redis-servers sharing the slots; (port, process) each."""
+    redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    nodes = []
+    for index in range(masters):
+        port, bus = free_port(), free_port()
+        node_dir = workdir / f"cluster{index}"
+        node_dir.mkdir()
+        argv = [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(node_dir), "--cluster-enabled", "yes",
+                "--cluster-port", str(bus),
+                "--cluster-config-file", str(node_dir / "nodes.conf")]  # fmt: skip
+        with (node_dir / "redis.log").open("ab") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        wait_for_port(port)
+        nodes.append((port, bus, proc))
+    for index, (port, _, _) in enumerate(nodes):
+        conn = redis.Redis(port=port)
+        low, high = index * 16384 // masters, (index + 1) * 16384 // masters - 1
+        conn.execute_command("CLUSTER", "ADDSLOTSRANGE", low, high)
+        conn.execute_command("CLUSTER", "SET-CONFIG-EPOCH", index + 1)
+        if index:
+            conn.execute_command("CLUSTER", "MEET", "127.0.0.1", nodes[0][0], nodes[0][1])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        infos = [redis.Redis(port=p).cluster("info") for p, _, _ in nodes]
+        if all(i["cluster_state"] == "ok" and int(i["cluster_known_nodes"]) == masters
+               for i in infos):  # fmt: skip
+            break
+        time.sleep(0.1)
+    else:
+        raise RuntimeError("the cluster did not come up")
+    return [(port, proc) for port, _, proc in nodes]
+
+
+def fill_cluster(seed: int, keys: int) -> None:
+    cluster = redis.RedisCluster(host="127.0.0.1", port=seed)
+    prefixes = list(PREFIXES.values())
+    for start in range(0, keys, 2000):
+        pipe = cluster.pipeline()
+        for i in range(start, min(keys, start + 2000)):
+            pipe.set(f"{prefixes[i % len(prefixes)]}{i}", "v" * 32)
+        pipe.execute()
+    cluster.close()
+
+
+def probe(session: requests.Session, url: str) -> tuple[float, str]:
+    start = time.perf_counter()
+    response = session.get(
+        url, headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}, timeout=30
+    )
+    text = response.text
+    if response.status_code != 200:
+        raise RuntimeError(f"{url}: {response.status_code} {text[:200]}")
+    return time.perf_counter() - start, text
+
+
+def cluster_side_by_side(workdir: Path, keys: int, scrapes: int, masters: int = 3) -> None:
+    """cachewatch's /probe per node vs redis_exporter's /scrape per node, on one cluster."""
+    nodes = start_cluster(workdir, masters)
+    try:
+        ports = [port for port, _ in nodes]
+        fill_cluster(ports[0], keys)
+        cw_port, re_port = free_port(), free_port()
+        argv = [*cachewatch_argv(f"redis://127.0.0.1:{ports[0]}/0", cw_port), "--redis.cluster"]
+        with (
+            process(argv, cw_port, workdir / "cachewatch-cluster.log") as cw,
+            process([REDIS_EXPORTER, "-redis.addr", "", "-web.listen-address",
+                     f"127.0.0.1:{re_port}"], re_port,
+                    workdir / "redis_exporter-cluster.log") as rex,
+        ):  # fmt: skip
+            urls = {
+                "cachewatch": [f"http://127.0.0.1:{cw_port}/probe?target=127.0.0.1:{p}"
+                               for p in ports],
+                "redis_exporter": [f"http://127.0.0.1:{re_port}/scrape?target=redis://127.0.0.1:{p}"
+                                   for p in ports],
+            }  # fmt: skip
+            sessions = {name: requests.Session() for name in urls}
+            for name, targets in urls.items():
+                for _ in range(10):
+                    for url in targets:
+                        probe(sessions[name], url)
+            latencies: dict[str, list[float]] = {name: [] for name in urls}
+            last: dict[str, str] = {}
+            for i in range(scrapes):
+                order = list(urls) if i % 2 == 0 else list(reversed(urls))
+                for name in order:
+                    for url in urls[name]:
+                        took, last[name] = probe(sessions[name], url)
+                        latencies[name].append(took)
+            # Redis CPU per scrape on each node, each exporter alone; the census excluded.
+            cpu: dict[str, list[float]] = {name: [] for name in urls}
+            n = max(30, scrapes // 3)
+            for name, targets in urls.items():
+                for port, url in zip(ports, targets, strict=True):
+                    conn = redis.Redis(port=port)
+                    before = commandstats(conn)
+                    for _ in range(n):
+                        probe(sessions[name], url)
+                    after = commandstats(conn)
+                    cpu[name].append(usec_delta(before, after, exclude=CENSUS | TRAFFIC) / n / 1000)
+            rss = {name: psutil.Process(proc.pid).memory_info().rss / 2**20
+                   for name, proc in (("cachewatch", cw), ("redis_exporter", rex))}  # fmt: skip
+    finally:
+        for _, proc in nodes:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+
+    print(f"\n== a {masters}-master Redis Cluster, {keys:,} keys: every node scraped "
+          f"({scrapes} rounds, interleaved): cachewatch /probe?target=HOST:PORT vs "
+          "redis_exporter /scrape?target=redis://HOST:PORT ==")  # fmt: skip
+    print(f"{'':16}{'median ms':>11}{'p95 ms':>9}{'RSS MiB':>9}  Redis CPU ms/scrape per node"
+          f"{'':4}{'series':>8}")  # fmt: skip
+    for name in urls:
+        values = latencies[name]
+        per_node = " ".join(f"{v:6.3f}" for v in cpu[name])
+        print(f"{name:16}{statistics.median(values) * 1000:11.2f}"
+              f"{percentile(values, 0.95) * 1000:9.2f}{rss[name]:9.1f}  {per_node:<32}"
+              f"{series(last[name]):8}")  # fmt: skip
+    cw_l, rex_l = latencies["cachewatch"], latencies["redis_exporter"]
+    cw_cpu, rex_cpu = statistics.mean(cpu["cachewatch"]), statistics.mean(cpu["redis_exporter"])
+    print(f"ratio cachewatch/redis_exporter: median latency "
+          f"{statistics.median(cw_l) / statistics.median(rex_l):.2f} (target <= 1.0), p95 "
+          f"{percentile(cw_l, 0.95) / percentile(rex_l, 0.95):.2f}, Redis CPU per scrape "
+          f"{cw_cpu / rex_cpu:.2f}")  # fmt: skip
+
+
 def census_steps(
     conn: redis.Redis, truth: dict[str, int], steps: int, checkpoints: Sequence[int] = ()
 ) -> tuple[float, float, Any]:
@@ -300,10 +431,16 @@ def main() -> int:
     parser.add_argument("--scrapes", type=int, default=300)
     parser.add_argument("--census-keys", type=int, default=1_000_000)
     parser.add_argument("--census-steps", type=int, default=100)
+    parser.add_argument("--cluster-keys", type=int, default=60_000)
+    parser.add_argument("--cluster-only", action="store_true",
+                        help="only the three-master cluster scrape")  # fmt: skip
     args = parser.parse_args()
     redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
     with tempfile.TemporaryDirectory(prefix="cachewatch-bench-") as tmp:
         workdir = Path(tmp)
+        cluster_side_by_side(workdir, args.cluster_keys, args.scrapes)
+        if args.cluster_only:
+            return 0
         port = free_port()
         argv = [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", tmp]  # fmt: skip

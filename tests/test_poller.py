@@ -60,13 +60,29 @@ def test_recent_reuses_a_young_round_and_polls_an_old_one() -> None:
     source = CountingSource()
     poller = Poller([source])
     first, age = poller.recent(10.0)  # nothing yet: a fresh round
-    assert source.polls == 1 and age == 0.0
+    assert source.polls == 1 and 0.0 <= age < 1.0
     again, age = poller.recent(10.0)
     assert source.polls == 1 and again == first and 0.0 <= age < 1.0
     time.sleep(0.05)
     poller.recent(0.01)  # older than asked for: polled again
     assert source.polls == 2
     assert poller.latest()[0].source == "slow"
+
+
+def test_a_round_is_dated_the_same_fresh_or_reused() -> None:
+    """The sampler dates a sample ``now - age``: a fresh round whose poll took 0.2 s and the
+    same round reused later must get one date, never a later one first (the trend fits need
+    samples in time order)."""
+    poller = Poller([CountingSource(delay=0.2)])
+    started = time.time()
+    _, fresh_age = poller.recent(10.0)
+    fresh_date = time.time() - fresh_age
+    time.sleep(0.05)
+    _, reused_age = poller.recent(10.0)
+    reused_date = time.time() - reused_age
+    assert fresh_age >= 0.2
+    assert started <= fresh_date < started + 0.1
+    assert abs(reused_date - fresh_date) < 0.02
 
 
 def test_a_source_that_raises_is_down_and_counted() -> None:

@@ -67,6 +67,7 @@ class Sampler:
         self._thread: threading.Thread | None = None
         self._fork_hooked = False
         self._held_for_fork = False
+        self._resume_on_use = False
         self.last_sample: float | None = None
         self.started_at: float | None = None
         self.samples = 0
@@ -89,6 +90,9 @@ class Sampler:
         """Update trends and alert states from one round of snapshots taken at ``now``."""
         now = self.clock() if now is None else now
         with self._sample_lock:
+            if self.last_sample is not None and now < self.last_sample:
+                now = self.last_sample  # trends need time order; a round is never older
+
             signals: dict[str, CacheSignals] = {}
             for snapshot in snapshots:
                 for cache in snapshot.caches if snapshot.up else ():
@@ -129,6 +133,7 @@ class Sampler:
     # --- reading -------------------------------------------------------------------------------
     def signals(self) -> dict[str, CacheSignals]:
         """The latest signals of every cache seen within the trend window."""
+        self._resume_if_forked()
         with self._lock:
             return dict(self._signals)
 
@@ -145,6 +150,7 @@ class Sampler:
             }
 
     def sources(self) -> dict[str, SourceSnapshot]:
+        self._resume_if_forked()
         with self._lock:
             return dict(self._sources)
 
@@ -157,6 +163,7 @@ class Sampler:
 
     def freshness(self, now: float | None = None) -> tuple[bool, float | None]:
         """(fresh, seconds since the last sample): stale after three missed intervals."""
+        self._resume_if_forked()
         now = self.clock() if now is None else now
         allowed = 3 * self.interval + 5.0
         if self.last_sample is None:
@@ -190,13 +197,20 @@ class Sampler:
             self._sample_lock.release()
 
     def _after_fork_in_child(self) -> None:
-        """A forked child (gunicorn's ``--preload``, uWSGI's workers) inherits the sampler but
-        not its thread: sample there too, or /health would call it stale."""
+        """A forked child inherits the sampler but not its thread. A child that serves
+        (a gunicorn or uWSGI worker) samples again from its first request that reads the
+        analysis; one that never serves (a pool worker) starts no thread."""
         self._lock = threading.Lock()
         self._sample_lock = threading.Lock()
         self._held_for_fork = False
         if self._thread is not None and not self._stop.is_set():
             self._thread = None
+            self._resume_on_use = True
+            self.last_sample = None  # the parent's; this process has not sampled yet
+
+    def _resume_if_forked(self) -> None:
+        if self._resume_on_use:
+            self._resume_on_use = False
             self.start()
 
     def _run(self) -> None:

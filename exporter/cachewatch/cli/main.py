@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from .._version import __version__
 from ..config import Config, ConfigError, describe, files, load_config, settings_for
+from ..config.values import parse_bool
 from .errors import UserFacingError, one_line
 from .extras import missing_extra, missing_extra_message
 
@@ -49,6 +50,10 @@ def _add_settings(parser: argparse.ArgumentParser, command: str) -> None:
         if meta.multiple:
             parser.add_argument(
                 meta.flag, dest=name, metavar=meta.metavar, action="append", help=text
+            )
+        elif meta.parse is parse_bool:  # --redis.cluster alone means true
+            parser.add_argument(
+                meta.flag, dest=name, metavar=meta.metavar, nargs="?", const="true", help=text
             )
         else:
             parser.add_argument(meta.flag, dest=name, metavar=meta.metavar, help=text)

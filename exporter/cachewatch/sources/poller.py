@@ -59,7 +59,9 @@ class Poller:
 
     def recent(self, max_age: float) -> tuple[list[SourceSnapshot], float]:
         """(the last round, its age in seconds) when it is at most ``max_age`` old and covers
-        every source; otherwise a fresh round (age 0)."""
+        every source; otherwise a fresh round. The age counts from the start of the round, for
+        a fresh one too (its poll took time), so that a round is dated the same whether it
+        was fresh or reused, and dates never go backwards."""
         with self._lock:
             at = self._latest_at
             latest = list(self._latest.values())
@@ -67,7 +69,10 @@ class Poller:
             age = time.time() - at
             if 0 <= age <= max_age:
                 return latest, age
-        return self.poll(), 0.0
+        snapshots = self.poll()
+        with self._lock:
+            at = self._latest_at
+        return snapshots, (0.0 if at is None else max(0.0, time.time() - at))
 
     def latest(self) -> list[SourceSnapshot]:
         """The last snapshot of every source that was polled at least once."""
