@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -106,3 +108,30 @@ def test_a_round_dated_before_the_last_sample_is_taken_as_of_it(exporter: Export
     sampler.feed([source(cache("c", hits=2, memory_bytes=20.0))], now=99.9)  # no ValueError
     assert sampler.last_sample == 100.0 and sampler.samples == 2
     assert sampler.history("c")["memory_bytes"] == [(100.0, 10.0), (100.0, 20.0)]
+
+
+FORKED = """
+import os, threading
+from cachewatch import CacheRegistry, Exporter
+from cachewatch.config import AnalysisSettings
+from cachewatch.sources.local import LocalSource
+
+table = CacheRegistry()
+exporter = Exporter([LocalSource(table)], caches=table, process_metrics=False)
+sampler = exporter.attach_analysis(AnalysisSettings(sample_interval=0.2)).sampler
+names = lambda: [t.name for t in threading.enumerate()]
+assert "cachewatch-sampler" in names()
+pid = os.fork()
+if pid == 0:
+    idle = "cachewatch-sampler" not in names()  # a child that never serves starts nothing
+    fresh, _age = sampler.freshness()           # the first read of the analysis resumes it
+    os._exit(0 if idle and fresh and "cachewatch-sampler" in names() else 1)
+assert os.waitpid(pid, 0)[1] == 0
+"""
+
+
+def test_a_forked_child_samples_again_once_it_serves() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -69,6 +69,7 @@ class Sampler:
         self._thread: threading.Thread | None = None
         self._fork_hooked = False
         self._held_for_fork = False
+        self._resume_on_use = False
         self.last_sample: float | None = None
         self.started_at: float | None = None
         self.samples = 0
@@ -124,6 +125,7 @@ class Sampler:
     # --- reading -------------------------------------------------------------------------------
     def signals(self) -> dict[str, CacheSignals]:
         """The latest signals of every cache seen within the trend window."""
+        self._resume_if_forked()
         with self._lock:
             return dict(self._signals)
 
@@ -140,6 +142,7 @@ class Sampler:
             }
 
     def sources(self) -> dict[str, SourceSnapshot]:
+        self._resume_if_forked()
         with self._lock:
             return dict(self._sources)
 
@@ -152,6 +155,7 @@ class Sampler:
 
     def freshness(self, now: float | None = None) -> tuple[bool, float | None]:
         """(fresh, seconds since the last sample): stale after three missed intervals."""
+        self._resume_if_forked()
         now = self.clock() if now is None else now
         allowed = 3 * self.interval + 5.0
         if self.last_sample is None:
@@ -185,13 +189,20 @@ class Sampler:
             self._sample_lock.release()
 
     def _after_fork_in_child(self) -> None:
-        """A forked child (gunicorn's ``--preload``, uWSGI's workers) inherits the sampler but
-        not its thread: sample there too, or /health would call it stale."""
+        """A forked child inherits the sampler but not its thread. A child that serves
+        (a gunicorn or uWSGI worker) samples again from its first request that reads the
+        analysis; one that never serves (a pool worker) starts no thread."""
         self._lock = threading.Lock()
         self._sample_lock = threading.Lock()
         self._held_for_fork = False
         if self._thread is not None and not self._stop.is_set():
             self._thread = None
+            self._resume_on_use = True
+            self.last_sample = None  # the parent's; this process has not sampled yet
+
+    def _resume_if_forked(self) -> None:
+        if self._resume_on_use:
+            self._resume_on_use = False
             self.start()
 
     def _run(self) -> None:
