@@ -12,7 +12,8 @@ from types import TracebackType
 
 from ..tracing import spans as _tracing
 from ..tracing.attributes import CACHE_HIT
-from .nesting import Claim, close_claim, open_claim
+from . import nesting
+from .nesting import Claim
 from .recorder import CacheRecorder
 from .table import CacheTable, default_table
 
@@ -20,7 +21,7 @@ PUT_OPERATIONS = frozenset({"put", "set", "write", "store"})
 REMOVE_OPERATIONS = frozenset({"remove", "delete", "del", "invalidate"})
 
 
-class CacheOperation:
+class CacheOperation(Claim):
     """One timed cache operation; say how a lookup went with ``hit()``, ``miss()`` or
     ``result(value)`` (``None`` is a miss).
 
@@ -29,20 +30,22 @@ class CacheOperation:
     carries the span's trace id as an exemplar.
     """
 
-    __slots__ = (
-        "_claim", "_outcome", "_span", "_start", "_token", "cache", "key", "operation", "recorder",
-    )  # fmt: skip
+    __slots__ = ("_outcome", "_span", "_start", "_token", "cache", "key", "operation")
 
     def __init__(self, operation: str, recorder: CacheRecorder, key: object = None) -> None:
-        self.operation = operation
+        # Claim's fields, set here rather than by a call to Claim.__init__ (see __enter__)
         self.recorder = recorder
+        self.open = False
+        self.outer: Claim | None = None
+        self._counts = None
+        self._errors = None
+        self.operation = operation
         self.cache = recorder.name
         self.key = key
         self._outcome: bool | None = None
         self._start = 0.0
         self._span: _tracing.Span | None = None
-        self._claim: Claim | None = None
-        self._token: Token[tuple[Claim, ...]] | None = None
+        self._token: Token[Claim | None] | None = None
 
     def hit(self) -> None:
         self._outcome = True
@@ -60,7 +63,12 @@ class CacheOperation:
         return None if self._span is None else self._span.trace_id
 
     def __enter__(self) -> CacheOperation:
-        self._claim, self._token = open_claim(self.recorder)
+        # Claim the cache in this context (inline: this wraps every remote lookup).
+        self.open = True
+        self.outer = nesting.INNERMOST.get()
+        self._token = nesting.INNERMOST.set(self)
+        self.recorder.claims.append(self)
+        nesting.OPEN.append(self)
         if _tracing.TRACING and _tracing.sample():
             self._span = _tracing.start_span(
                 f"{self.operation} {self.cache}",
@@ -78,41 +86,48 @@ class CacheOperation:
     ) -> None:
         elapsed = perf_counter() - self._start
         recorder = self.recorder
-        claim, token = self._claim, self._token
-        assert claim is not None and token is not None, "exited an operation never entered"
-        self._claim = self._token = None
-        close_claim(claim, token)
+        self.close()
+        token = self._token
+        if token is not None:
+            self._token = None
+            try:
+                nesting.INNERMOST.reset(token)
+            except ValueError:  # left in another context than it was entered in
+                if nesting.INNERMOST.get() is self:
+                    nesting.INNERMOST.set(self.outer)
+            recorder.claims.remove(self)
+            nesting.OPEN.remove(self)
         outcome = self._outcome
         span = self._span
         if span is None:
             recorder.observe(self.operation, elapsed)
         else:
             recorder.observe(self.operation, elapsed, span.trace_id)
-            if outcome is None and claim.lookups == 1:
-                outcome = claim.hits == 1  # the one lookup made inside tells how it went
+            if outcome is None and self.lookups == 1:
+                outcome = self.hits == 1  # the one lookup made inside tells how it went
             if outcome is not None:
                 span.set(CACHE_HIT, outcome)
             self._span = None
             span.end(exc)
+        held = self._counts is not None or self._errors is not None
         if exc is not None:
             recorder.error(self.operation, exc)
-            claim.settle(None, failed=True)
+            if held:
+                self.settle(None, failed=True)
             return
-        claim.settle(self._count_outcome(recorder), failed=False)
-
-    def _count_outcome(self, recorder: CacheRecorder) -> str | None:
-        """Count the operation's own outcome; returns its kind (None when it has none)."""
+        kind: str | None = None
         if self._outcome is not None:
+            kind = "lookup"
             if not recorder.counts_lookups_itself:
                 (recorder.hit if self._outcome else recorder.miss)()
-            return "lookup"
-        if self.operation in PUT_OPERATIONS:
+        elif self.operation in PUT_OPERATIONS:
+            kind = "puts"
             recorder.put()
-            return "puts"
-        if self.operation in REMOVE_OPERATIONS:
+        elif self.operation in REMOVE_OPERATIONS:
+            kind = "removals"
             recorder.remove()
-            return "removals"
-        return None
+        if held:
+            self.settle(kind, failed=False)
 
 
 def trace_cache_operation(
