@@ -85,9 +85,11 @@ def gets(port: int, cache: str) -> tuple[float | None, float | None]:
 
 
 def assert_exact_and_monotonic(ports: list[int], cache: str, expected: tuple[int, int]) -> None:
-    """10 successive scrapes of each serving process report exactly ``expected``."""
-    time.sleep(FLUSH * 2)
+    """Once the last flush is in (one interval; longer on a loaded machine, never lower on
+    the way), 10 successive scrapes of each serving process report exactly ``expected``."""
+    time.sleep(FLUSH)
     for port in ports:
+        wait_until_exact(port, cache, expected, timeout=15)
         seen = [gets(port, cache) for _ in range(10)]
         assert seen == [(float(expected[0]), float(expected[1]))] * 10, (port, seen)
 
