@@ -245,3 +245,49 @@ def test_serve_needs_an_existing_directory(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         f"cachewatch: error: --multiprocess.dir: {tmp_path / 'nope'} is not a directory"
     )
+
+
+SHARED_PORT = """
+import os, sys, time, cachewatch
+port, stop = int(sys.argv[1]), sys.argv[2]
+cache = cachewatch.instrument({"k": 1}, "shared_port_cache")
+children = []
+for n in range(3):
+    pid = os.fork()
+    if pid == 0:
+        for _ in range(10 * (n + 1)):
+            cache.get("k")
+        cache.get("absent")
+        cachewatch.start_http_server(port)   # every worker, the same port: no EADDRINUSE
+        cachewatch.flush()
+        while not os.path.exists(stop):
+            time.sleep(0.05)
+        os._exit(0)
+    children.append(pid)
+codes = [os.waitpid(pid, 0)[1] for pid in children]
+sys.exit(0 if codes == [0, 0, 0] else 1)
+"""
+
+
+def test_every_worker_may_serve_the_same_port(tmp_path: Path) -> None:
+    """prometheus_client's habit, start_http_server in each worker, works in multi-process
+    mode: the workers share the port and each answers with the aggregate."""
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    port, stop = free_port(), tmp_path / "stop"
+    app = subprocess.Popen(
+        [sys.executable, "-c", SHARED_PORT, str(port), str(stop)], env=environment(directory)
+    )
+    try:
+        wait_for_port(port, 30)
+        wait_until_exact(port, "shared_port_cache", (60, 3), timeout=15)
+        seen = {gets(port, "shared_port_cache") for _ in range(20)}  # new connections each
+        assert seen == {(60.0, 3.0)}
+    finally:
+        stop.touch()
+        try:
+            assert app.wait(30) == 0
+        finally:
+            if app.poll() is None:
+                app.kill()
+                app.wait(10)

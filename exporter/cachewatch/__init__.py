@@ -77,11 +77,14 @@ def start_http_server(
 
     ``web_config_file`` (default: ``$CACHEWATCH_WEB_CONFIG_FILE``, which the embedded
     exporter reads) is an exporter-toolkit web configuration: TLS and basic auth, as for
-    ``cachewatch serve --web.config.file``.
+    ``cachewatch serve --web.config.file``. In multi-process mode every worker may call it
+    with the same port: they share it, each answering with the aggregate of all.
     """
     exporter = exporter or embedded_exporter()
     web_config = load_web_config(web_config_file) if web_config_file else exporter.web_config
-    server = serve(make_wsgi_app(exporter), addr, port, web_config)
+    server = serve(
+        make_wsgi_app(exporter), addr, port, web_config, shared_port=exporter.shared_port
+    )
     exporter.reload_on_sighup()
     return server
 

@@ -148,6 +148,9 @@ class Exporter:
         """The tools the pages link to (Grafana, Prometheus, ...), from the settings."""
         self.web_config: WebConfig | None = None
         """Access control for the HTTP server (TLS, basic auth), from the settings."""
+        self.shared_port = False
+        """Whether every process may serve the same port (multi-process mode: each answers
+        with the same aggregate)."""
         self._closed = threading.Event()
         self.analysis: Analysis | None = None
         self.config: Config | None = None
@@ -439,6 +442,7 @@ def embedded_exporter() -> Exporter:
                 _embedded = build(
                     config, settings_files, [source], None, process_metrics=False, reload=reload
                 )
+                _embedded.shared_port = True
         return _embedded
 
 
