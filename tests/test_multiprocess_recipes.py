@@ -108,6 +108,24 @@ def wait_until_exact(port: int, cache: str, expected: tuple[int, int], timeout: 
     raise AssertionError(f"still {gets(port, cache)}, expected {expected}")
 
 
+def report_counts(
+    port: int, cache: str, expected: tuple[int, int], timeout: float = 20.0
+) -> tuple[int, int] | None:
+    """The hits and misses /report gives for ``cache``, once its sample has caught up with
+    ``expected`` (or the last ones seen)."""
+    deadline = time.monotonic() + timeout
+    found = None
+    while time.monotonic() < deadline:
+        report = requests.get(f"http://127.0.0.1:{port}/report", timeout=10).json()
+        entry = next((c for c in report["caches"] if c["cache"] == cache), None)
+        if entry is not None:
+            found = (entry["requests"]["hits"], entry["requests"]["misses"])
+            if found == expected:
+                return found
+        time.sleep(0.25)
+    return found
+
+
 def test_gunicorn_with_recycled_workers(tmp_path: Path) -> None:
     """PROMETHEUS_MULTIPROC_DIR alone turns it on; the app's own prometheus_client counter
     and cachewatch's families share one /metrics that promtool accepts."""
@@ -115,6 +133,7 @@ def test_gunicorn_with_recycled_workers(tmp_path: Path) -> None:
     port, serve_port = free_port(), free_port()
     env = environment(directory, "PROMETHEUS_MULTIPROC_DIR")
     env["CACHEWATCH_WEB_LISTEN_ADDRESS"] = f"127.0.0.1:{serve_port}"
+    env["CACHEWATCH_SAMPLE_INTERVAL"] = "500ms"
     argv = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
             "--max-requests", "25", "--max-requests-jitter", "0", "app:application"]  # fmt: skip
     gunicorn = Process(argv, port, tmp_path, env).start()
@@ -148,6 +167,10 @@ def test_gunicorn_with_recycled_workers(tmp_path: Path) -> None:
         assert value(found, "process_cpu_seconds_total") is not None
         health = requests.get(f"http://127.0.0.1:{port}/health", timeout=10)
         assert health.status_code == 200, health.text
+        # The analysis runs over the aggregate: the report counts every worker's lookups.
+        hits, misses = expected_split()
+        for reporter in (serve_port, port):
+            assert report_counts(reporter, "lookup_cache", (hits, misses)) == (hits, misses)
     finally:
         gunicorn.stop(timeout=15)
     assert not any(p.name.startswith(".") for p in directory.iterdir())
