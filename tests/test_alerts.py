@@ -15,7 +15,8 @@ from cachewatch import Exporter
 from cachewatch.analysis.alerts import AlertEvaluator, Transition
 from cachewatch.analysis.definitions import alert_definitions
 from cachewatch.analysis.signals import CacheSignals
-from cachewatch.config import Config, load_config
+from cachewatch.analysis.thresholds import AlertRules, ThresholdCollector
+from cachewatch.config import AlertSettings, load_config
 from cachewatch.web.server import HttpServer
 
 from .analysis_helpers import FakeClock, analysis_config, cache, source
@@ -82,13 +83,8 @@ CASES: dict[str, tuple[Maker, Maker | None, Maker]] = {
 }
 
 
-def evaluator(config: Config = CONFIG) -> AlertEvaluator:
-    return AlertEvaluator(
-        alert_definitions(config),
-        escalate_after=config.alert_escalate_after_seconds,
-        notify_cooldown=config.alert_notify_cooldown_seconds,
-        min_request_rate=config.hit_ratio_min_request_rate,
-    )
+def evaluator(config: AlertSettings = CONFIG) -> AlertEvaluator:
+    return AlertEvaluator(AlertRules(config))
 
 
 def step(ev: AlertEvaluator, t: float, made: CacheSignals, alertname: str) -> list[str]:
@@ -248,9 +244,9 @@ def test_thresholds_from_environment_and_yaml(tmp_path: Path) -> None:
         "CACHE_LATENCY_P99_WARNING_THRESHOLD": "250ms",
     }
     config = load_config("serve", {}, environ)
-    ev = evaluator(config)
+    ev = evaluator(config.alerts)
     thresholds = {}
-    for family in ev.collect():
+    for family in ThresholdCollector(ev.rules).collect():
         if family.name == "cachewatch_alert_threshold":
             thresholds = {
                 (s.labels["alertname"], s.labels["severity"]): s.value for s in family.samples

@@ -226,8 +226,8 @@ def test_a_process_killed_outright_loses_at_most_its_last_flush_interval(tmp_pat
     published = aggregate_of(tmp_path / "dir")["doomed"].hits
     lost = int(counted) - published
     rate = int(counted) / 2.3
-    assert 0 <= lost <= rate * (interval + 0.5) + 1000, (lost, rate)
-    assert killed_at - last_write <= interval + 0.5  # generous: the machine is shared
+    assert 0 <= lost <= rate * (interval + 1.0) + 1000, (lost, rate)
+    assert killed_at - last_write <= interval + 1.0  # generous: the machine is shared
 
 
 def test_outside_multi_process_mode_the_public_calls_do_nothing(tmp_path: Path) -> None:

@@ -42,7 +42,9 @@ def status(response: bytes) -> int:
 @pytest.mark.parametrize(
     ("request_bytes", "expected"),
     [
-        (b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", 405),
+        (b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", 413),
+        (b"POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", 413),
+        (b"PUT /-/reload HTTP/1.1\r\n\r\n", 405),
         (b"DELETE /health HTTP/1.1\r\n\r\n", 405),
         (b"OPTIONS * HTTP/1.1\r\n\r\n", 405),
         (b"GET /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 413),

@@ -85,9 +85,11 @@ def gets(port: int, cache: str) -> tuple[float | None, float | None]:
 
 
 def assert_exact_and_monotonic(ports: list[int], cache: str, expected: tuple[int, int]) -> None:
-    """10 successive scrapes of each serving process report exactly ``expected``."""
-    time.sleep(FLUSH * 2)
+    """Once the last flush is in (one interval; longer on a loaded machine, never lower on
+    the way), 10 successive scrapes of each serving process report exactly ``expected``."""
+    time.sleep(FLUSH)
     for port in ports:
+        wait_until_exact(port, cache, expected, timeout=15)
         seen = [gets(port, cache) for _ in range(10)]
         assert seen == [(float(expected[0]), float(expected[1]))] * 10, (port, seen)
 
@@ -106,6 +108,24 @@ def wait_until_exact(port: int, cache: str, expected: tuple[int, int], timeout: 
     raise AssertionError(f"still {gets(port, cache)}, expected {expected}")
 
 
+def report_counts(
+    port: int, cache: str, expected: tuple[int, int], timeout: float = 20.0
+) -> tuple[int, int] | None:
+    """The hits and misses /report gives for ``cache``, once its sample has caught up with
+    ``expected`` (or the last ones seen)."""
+    deadline = time.monotonic() + timeout
+    found = None
+    while time.monotonic() < deadline:
+        report = requests.get(f"http://127.0.0.1:{port}/report", timeout=10).json()
+        entry = next((c for c in report["caches"] if c["cache"] == cache), None)
+        if entry is not None:
+            found = (entry["requests"]["hits"], entry["requests"]["misses"])
+            if found == expected:
+                return found
+        time.sleep(0.25)
+    return found
+
+
 def test_gunicorn_with_recycled_workers(tmp_path: Path) -> None:
     """PROMETHEUS_MULTIPROC_DIR alone turns it on; the app's own prometheus_client counter
     and cachewatch's families share one /metrics that promtool accepts."""
@@ -113,6 +133,7 @@ def test_gunicorn_with_recycled_workers(tmp_path: Path) -> None:
     port, serve_port = free_port(), free_port()
     env = environment(directory, "PROMETHEUS_MULTIPROC_DIR")
     env["CACHEWATCH_WEB_LISTEN_ADDRESS"] = f"127.0.0.1:{serve_port}"
+    env["CACHEWATCH_SAMPLE_INTERVAL"] = "500ms"
     argv = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
             "--max-requests", "25", "--max-requests-jitter", "0", "app:application"]  # fmt: skip
     gunicorn = Process(argv, port, tmp_path, env).start()
@@ -146,6 +167,10 @@ def test_gunicorn_with_recycled_workers(tmp_path: Path) -> None:
         assert value(found, "process_cpu_seconds_total") is not None
         health = requests.get(f"http://127.0.0.1:{port}/health", timeout=10)
         assert health.status_code == 200, health.text
+        # The analysis runs over the aggregate: the report counts every worker's lookups.
+        hits, misses = expected_split()
+        for reporter in (serve_port, port):
+            assert report_counts(reporter, "lookup_cache", (hits, misses)) == (hits, misses)
     finally:
         gunicorn.stop(timeout=15)
     assert not any(p.name.startswith(".") for p in directory.iterdir())
@@ -243,3 +268,49 @@ def test_serve_needs_an_existing_directory(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         f"cachewatch: error: --multiprocess.dir: {tmp_path / 'nope'} is not a directory"
     )
+
+
+SHARED_PORT = """
+import os, sys, time, cachewatch
+port, stop = int(sys.argv[1]), sys.argv[2]
+cache = cachewatch.instrument({"k": 1}, "shared_port_cache")
+children = []
+for n in range(3):
+    pid = os.fork()
+    if pid == 0:
+        for _ in range(10 * (n + 1)):
+            cache.get("k")
+        cache.get("absent")
+        cachewatch.start_http_server(port)   # every worker, the same port: no EADDRINUSE
+        cachewatch.flush()
+        while not os.path.exists(stop):
+            time.sleep(0.05)
+        os._exit(0)
+    children.append(pid)
+codes = [os.waitpid(pid, 0)[1] for pid in children]
+sys.exit(0 if codes == [0, 0, 0] else 1)
+"""
+
+
+def test_every_worker_may_serve_the_same_port(tmp_path: Path) -> None:
+    """prometheus_client's habit, start_http_server in each worker, works in multi-process
+    mode: the workers share the port and each answers with the aggregate."""
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    port, stop = free_port(), tmp_path / "stop"
+    app = subprocess.Popen(
+        [sys.executable, "-c", SHARED_PORT, str(port), str(stop)], env=environment(directory)
+    )
+    try:
+        wait_for_port(port, 30)
+        wait_until_exact(port, "shared_port_cache", (60, 3), timeout=15)
+        seen = {gets(port, "shared_port_cache") for _ in range(20)}  # new connections each
+        assert seen == {(60.0, 3.0)}
+    finally:
+        stop.touch()
+        try:
+            assert app.wait(30) == 0
+        finally:
+            if app.poll() is None:
+                app.kill()
+                app.wait(10)

@@ -226,3 +226,34 @@ def test_names_match_redis_exporter(standalone: RedisServer) -> None:
         "redis_config_maxclients",
     ):
         assert abs(sample(ours_text, name) - sample(theirs_text, name)) <= 1.0, name
+
+
+# Names current redis_exporter (upstream, newer than Debian's 1.45) gives the INFO fields of
+# Redis 7.2+ and Valkey 8+, and the labels it adds to redis_instance_info on Valkey: read
+# from its exporter.go and info.go. Valkey 9 has all of these fields.
+UPSTREAM_ONLY = (
+    "redis_pubsub_clients", "redis_watching_clients", "redis_total_watched_keys",
+    "redis_total_blocking_keys", "redis_total_blocking_keys_on_nokey",
+    "redis_allocator_muzzy_bytes", "redis_mem_overhead_db_hashtable_rehashing_bytes",
+    "redis_evicted_scripts_total", "redis_client_query_buffer_limit_disconnections_total",
+    "redis_client_output_buffer_limit_disconnections_total", "redis_reply_buffer_shrinks_total",
+    "redis_reply_buffer_expands_total", "redis_acl_access_denied_auth_total",
+    "redis_acl_access_denied_cmd_total", "redis_acl_access_denied_key_total",
+    "redis_acl_access_denied_channel_total", "redis_active_time_main_thread_seconds_total",
+    "redis_memory_used_vm_eval_bytes", "redis_mem_total_replication_buffers_bytes",
+    "redis_rdb_saves_total", "redis_hz", "redis_configured_hz", "redis_config_repl_backlog_size",
+)  # fmt: skip
+
+
+def test_valkey_gets_current_upstream_names_and_labels() -> None:
+    with redis_server(binary=valkey_binary()) as valkey:
+        source = RedisSource(settings_for(valkey), start_census=False)
+        with served(source) as port:
+            found = samples(port)
+    names = {name for name, _ in found}
+    assert set(UPSTREAM_ONLY) - names == set()
+    info = [dict(labels) for name, labels in found if name == "redis_instance_info"]
+    assert len(info) == 1
+    assert info[0]["valkey_version"].startswith("9.") and info[0]["valkey_release_stage"]
+    assert info[0]["redis_mode"] == "standalone"  # from Valkey's server_mode
+    assert len(info[0]["master_replid"]) == 40

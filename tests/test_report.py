@@ -30,6 +30,12 @@ def test_report_command_prints_a_table_and_json(
     thrash_row = next(line for line in out.splitlines() if line.startswith("thrash "))
     assert "20.0" in thrash_row and "0.88" in thrash_row and "critical" in thrash_row
     assert "advice hit ratio 20.0% with 0.88 evictions per put" in out
+    statistics = out.split("alerts since start:\n", 1)[1].splitlines()
+    assert any(
+        line.startswith("  CacheHitRatioLow thrash: fired 1 time, ")
+        and line.endswith("(firing now)")
+        for line in statistics
+    ), statistics
     assert main(["report", "--url", url + "/", "--json"]) == 0
     parsed = json.loads(capsys.readouterr().out)
     assert {c["cache"] for c in parsed["caches"]} == {"thrash", "calm"}
@@ -137,3 +143,22 @@ def test_report_json_into_head_ends_quietly(
     assert result.stdout.splitlines()[0] == "{"
     assert len(result.stdout.splitlines()) == 3
     assert result.stderr == "status=141\n"  # as a program ended by SIGPIPE, and nothing else
+
+
+def test_alert_statistics_read_as_sentences() -> None:
+    from cachewatch.cli.report import statistics_line
+
+    record = {
+        "alertname": "CacheMemoryHigh", "cache": "c1", "fired": 3, "resolved": 2,
+        "firing_now": False, "firing_seconds": 900.0, "mean_time_to_resolve_seconds": 300.0,
+        "last_fired": 1000.0, "last_resolved": 1600.0,
+    }  # fmt: skip
+    assert statistics_line(record, 1660.0) == (
+        "CacheMemoryHigh c1: fired 3 times, 15m firing in all, resolved after 5m on average; "
+        "last fired 11m ago, last resolved 60s ago"
+    )
+    never = {**record, "fired": 1, "resolved": 0, "firing_now": True,
+             "mean_time_to_resolve_seconds": None, "last_resolved": None}  # fmt: skip
+    assert statistics_line(never, 1060.0).endswith(
+        "fired 1 time, 15m firing in all; last fired 60s ago, last resolved never (firing now)"
+    )

@@ -53,9 +53,14 @@ def test_remote_written_series_carry_their_cluster(fleet: Fleet) -> None:
 
 def test_a_service_aggregates_over_its_replicas_and_never_merges(fleet: Fleet) -> None:
     api = fleet.api
-    requests_per_service = api.wait_until(
-        lambda: api.query(f'cache:requests:rate5m{{cache="{CACHE}"}}'),
-        30,
+    everyone = {(c, s) for c in CLUSTERS for s in SERVICES}
+    requests_per_service = api.wait_until(  # every cluster's, not the first one's alone
+        lambda: (
+            (found := api.query(f'cache:requests:rate5m{{cache="{CACHE}"}}'))
+            and _services(found) == everyone
+            and found
+        ),
+        60,
         "the recording rules over remote-written data",
     )
     assert _services(requests_per_service) == {(c, s) for c in CLUSTERS for s in SERVICES}

@@ -44,6 +44,7 @@ __all__ = [
     "WSGIApp",
     "__version__",
     "cache_metrics",
+    "configure_alert_threshold",
     "default_registry",
     "embedded_exporter",
     "enable_otel_metrics",
@@ -76,11 +77,41 @@ def start_http_server(
 
     ``web_config_file`` (default: ``$CACHEWATCH_WEB_CONFIG_FILE``, which the embedded
     exporter reads) is an exporter-toolkit web configuration: TLS and basic auth, as for
-    ``cachewatch serve --web.config.file``.
+    ``cachewatch serve --web.config.file``. In multi-process mode every worker may call it
+    with the same port: they share it, each answering with the aggregate of all.
     """
     exporter = exporter or embedded_exporter()
     web_config = load_web_config(web_config_file) if web_config_file else exporter.web_config
-    return serve(make_wsgi_app(exporter), addr, port, web_config)
+    server = serve(
+        make_wsgi_app(exporter), addr, port, web_config, shared_port=exporter.shared_port
+    )
+    exporter.reload_on_sighup()
+    return server
+
+
+def configure_alert_threshold(
+    alert: str,
+    threshold: float | None,
+    *,
+    severity: str = "warning",
+    cache: str | None = None,
+    escalation: bool | None = None,
+    exporter: Exporter | None = None,
+) -> None:
+    """Change an alert's threshold while the application runs, for one ``cache`` or (None)
+    for every cache; ``threshold`` is in the unit of the alert's signal (bytes, seconds, a
+    ratio), as ``cachewatch_alert_threshold`` shows it, and None sets it back to the
+    configured one. ``escalation`` turns the escalation of the alert's warning to critical
+    on or off (None leaves it).
+
+    The exporter's alert states, ``cachewatch_alert_threshold`` and /alerts follow at once,
+    and so do the generated Prometheus rules, which compare against that series. A value set
+    here stays in force over the configuration file across reloads. Raises ValueError,
+    changing nothing, for an unknown alert or severity or a value its setting would refuse.
+    """
+    (exporter or embedded_exporter()).configure_alert_threshold(
+        alert, threshold, severity=severity, cache=cache, escalation=escalation
+    )
 
 
 def enable_otel_metrics(exporter: Exporter | None = None, **options: Any) -> Any:

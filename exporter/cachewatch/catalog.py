@@ -15,9 +15,10 @@ from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
+    SummaryMetricFamily,
 )
 
-MetricType = Literal["counter", "gauge", "histogram"]
+MetricType = Literal["counter", "gauge", "histogram", "summary"]
 
 # Cache operations span ~100 ns (in-process dict) to seconds (a stalled Redis).
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -61,6 +62,8 @@ class MetricSpec:
             return CounterMetricFamily(self.family_name, self.help, labels=labels, unit=self.unit)
         if self.type == "gauge":
             return GaugeMetricFamily(self.name, self.help, labels=labels, unit=self.unit)
+        if self.type == "summary":
+            return SummaryMetricFamily(self.name, self.help, labels=labels, unit=self.unit)
         return HistogramMetricFamily(self.name, self.help, labels=labels, unit=self.unit)
 
 
@@ -74,6 +77,10 @@ def _g(name: str, help: str, labels: Sequence[str] = (), unit: str = "") -> Metr
 
 def _h(name: str, help: str, labels: Sequence[str] = (), unit: str = "") -> MetricSpec:
     return MetricSpec(name, "histogram", help, tuple(labels), unit)
+
+
+def _s(name: str, help: str, labels: Sequence[str] = (), unit: str = "") -> MetricSpec:
+    return MetricSpec(name, "summary", help, tuple(labels), unit)
 
 
 # --- per-cache activity (Micrometer names) ---------------------------------------------------
@@ -188,12 +195,51 @@ ALERT_ACTIVE = _g(
     ("alertname", "cache", "severity"),
 )
 ALERT_THRESHOLD = _g(
-    "cachewatch_alert_threshold", "Configured alert thresholds.", ("alertname", "severity")
+    "cachewatch_alert_threshold",
+    'Alert thresholds in force, in the unit of the alert\'s signal: cache="" is the default '
+    "of every cache, a cache name its own threshold; the generated rules compare against these.",
+    ("alertname", "severity", "cache"),
+)
+ALERT_ESCALATION = _g(
+    "cachewatch_alert_escalation_enabled",
+    "1 when a warning of the alert still firing after alerts.escalate-after is escalated to "
+    'critical, 0 when not: cache="" is the default of every cache, a cache name its own.',
+    ("alertname", "cache"),
 )
 ALERT_TRANSITIONS = _c(
     "cachewatch_alert_transitions_total",
     "Alert state transitions.",
     ("alertname", "severity", "state"),
+)
+# --- analysis: alert statistics since the process started, per alert and cache ----------------
+ALERT_FIRED = _c(
+    "cachewatch_alert_fired_total",
+    "Times the alert started firing (a change of severity while firing does not count).",
+    ("alertname", "cache"),
+)
+ALERT_FIRING_SECONDS = _c(
+    "cachewatch_alert_firing_seconds_total",
+    "Time spent firing, the current firing included.",
+    ("alertname", "cache"),
+    "seconds",
+)
+ALERT_TIME_TO_RESOLVE = _s(
+    "cachewatch_alert_time_to_resolve_seconds",
+    "Time from firing to resolved of each resolved firing (sum / count is the mean).",
+    ("alertname", "cache"),
+    "seconds",
+)
+ALERT_LAST_FIRED = _g(
+    "cachewatch_alert_last_fired_timestamp_seconds",
+    "Unix time the alert last started firing.",
+    ("alertname", "cache"),
+    "seconds",
+)
+ALERT_LAST_RESOLVED = _g(
+    "cachewatch_alert_last_resolved_timestamp_seconds",
+    "Unix time the alert last resolved.",
+    ("alertname", "cache"),
+    "seconds",
 )
 HEALTH_CHECK_OK = _g("cachewatch_health_check_ok", "1 when the health check passes.", ("check",))
 
@@ -790,3 +836,56 @@ their own caps."""
 def families(specs: Iterable[MetricSpec]) -> dict[str, Any]:
     """Fresh families for several specs, keyed by spec name."""
     return {spec.name: spec.family() for spec in specs}
+
+
+# --- what alerts read --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Signal:
+    """A quantity alerts compare against a threshold, derived from the per-cache metrics; the
+    exporter and the generated rules compute it the same way."""
+
+    name: str
+    unit: str
+    """How it is shown: ratio, bytes, seconds, factor, per_second or bool."""
+    meaning: str
+
+
+SIGNALS: dict[str, Signal] = {
+    s.name: s
+    for s in (
+        Signal("hit_ratio", "ratio", "hits / (hits + misses) over the rate window"),
+        Signal("request_rate", "per_second", "lookups per second over the rate window"),
+        Signal("memory_bytes", "bytes", "memory held by the cache now"),
+        Signal("memory_limit_ratio", "ratio", "memory / memory limit now"),
+        Signal(
+            "memory_full_seconds",
+            "seconds",
+            "(limit - memory now) / least-squares memory slope over the trend window, when growing",
+        ),
+        Signal("error_ratio", "ratio", "errors / (lookups + puts + removals) over the rate window"),
+        Signal("eviction_ratio", "ratio", "evictions / puts over the rate window"),
+        Signal(
+            "latency_p99_seconds",
+            "seconds",
+            "p99 of the operation latency histogram's increase over the rate window (the "
+            "slowest operation)",
+        ),
+        Signal(
+            "cleanup_overdue_factor",
+            "factor",
+            "seconds since the last cleanup / the usual interval between cleanups",
+        ),
+        Signal("source_up", "bool", "1 when the source's last poll worked"),
+    )
+}
+"""Every signal by name: the built-in alerts read these, and so may custom alerts (all but
+``source_up``, which is about a source rather than a cache)."""
+
+ALERTABLE: tuple[MetricSpec, ...] = (
+    CACHE_GETS, CACHE_PUTS, CACHE_REMOVALS, CACHE_EVICTIONS, EXPIRATIONS, ERRORS, CLEANUPS,
+    CLEANUP_REMOVED, CACHE_SIZE, MEMORY, MEMORY_LIMIT, MAX_ENTRIES, LAST_CLEANUP, HIT_RATIO,
+    MEMORY_GROWTH, SIZE_GROWTH, HIT_RATIO_CHANGE, MEMORY_FULL, CLEANUPS_PER_HOUR,
+)  # fmt: skip
+"""The per-cache metrics a custom alert may read: a gauge as it is (per process), a counter
+as its per-second rate over ``alerts.rate-window`` summed over the labels besides ``cache``
+(per service)."""

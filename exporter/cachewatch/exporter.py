@@ -9,19 +9,31 @@ multi-process mode, the aggregate of the processes' files instead of this proces
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
+from .analysis.definitions import WARNING, alert_definitions
 from .analysis.engine import Analysis
 from .analysis.health import HealthMonitor
 from .config import Config, ConfigError, files, load_config
 from .config.files import SettingsFiles
-from .config.settings import AnalysisSettings, LinkSettings, MultiprocessSettings
+from .config.settings import (
+    AlertSettings,
+    AnalysisSettings,
+    LinkSettings,
+    MultiprocessSettings,
+    settings,
+)
 from .config.webconfig import WebConfig
 from .demo import DemoWorkload, demo_analysis_config
 from .exposition.families import SnapshotCollector
@@ -32,7 +44,7 @@ from .sources.poller import Poller
 from .tracing import spans
 from .web import alerts_page, health_page, probes, report_page
 from .web.html import PageRenderer
-from .web.routes import JsonHandler, Route, WSGIApp
+from .web.routes import Action, ActionHandler, JsonHandler, Route, WSGIApp
 
 if TYPE_CHECKING:
     from .analysis.sampler import Clock
@@ -40,6 +52,60 @@ if TYPE_CHECKING:
     from .tracing.otel_metrics import OtelMetricsBridge
 
 log = logging.getLogger(__name__)
+
+RELOAD = "/-/reload"
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """What a reload did: applied (``ok``) or refused (``error``); the changed settings that
+    need a restart; whether the generated rules need ``cachewatch generate`` to follow."""
+
+    ok: bool
+    error: str = ""
+    restart_needed: tuple[str, ...] = ()
+    generate_needed: bool = False
+
+
+def _rule_shape(config: AlertSettings) -> list[Any]:
+    """What the generated rules hold besides the thresholds and escalation, which they read
+    from the exporter's series: alerts, signals, operators, severities, ``for``."""
+    shape: list[Any] = [config.alert_escalate_after_seconds, config.hit_ratio_min_request_rate]
+    for d in alert_definitions(config):
+        timings = [(t.severity, t.for_seconds) for t in d.thresholds]
+        shape.append((d.name, d.signal, d.operator, timings))
+    return shape
+
+
+LIVE_FIELDS = frozenset(f.name for f in dataclasses.fields(AlertSettings)) - {
+    "alert_rate_window", "trend_window",
+}  # fmt: skip
+"""The settings a reload applies at once; every other change waits for a restart."""
+
+
+def _report_reload(running: Config, config: Config, restart: list[str]) -> Reloaded:
+    keys = {name: meta.key for name, meta, _ in settings()}
+    waiting = sorted(
+        {keys.get(name, name) for name in restart}
+        | {
+            meta.key
+            for name, meta, _ in settings()
+            if name not in LIVE_FIELDS and getattr(running, name) != getattr(config, name)
+        }
+    )
+    generate = _rule_shape(running.alerts) != _rule_shape(config.alerts)
+    log.info(
+        "reloaded the configuration%s: alert thresholds and escalation in force now",
+        f" from {config.config_file}" if config.config_file else "",
+    )
+    if waiting:
+        log.warning("reload: changed settings that need a restart: %s", ", ".join(waiting))
+    if generate:
+        log.warning(
+            "reload: the alert definitions changed (alerts, for, escalate-after): run "
+            "cachewatch generate so that the Prometheus rules follow; thresholds follow without"
+        )
+    return Reloaded(True, restart_needed=tuple(waiting), generate_needed=generate)
 
 
 class Exporter:
@@ -67,6 +133,7 @@ class Exporter:
         self.registry.register(self.health)
         self.routes: dict[str, Route] = {}
         self.wsgi_routes: dict[str, tuple[str, WSGIApp]] = {}
+        self.actions: dict[str, Action] = {}
         self.add_route(
             "/health", "health checks with their detail", self._health, page=health_page.render
         )
@@ -81,8 +148,15 @@ class Exporter:
         """The tools the pages link to (Grafana, Prometheus, ...), from the settings."""
         self.web_config: WebConfig | None = None
         """Access control for the HTTP server (TLS, basic auth), from the settings."""
+        self.shared_port = False
+        """Whether every process may serve the same port (multi-process mode: each answers
+        with the same aggregate)."""
         self._closed = threading.Event()
         self.analysis: Analysis | None = None
+        self.config: Config | None = None
+        """The settings in force, when built from a configuration (``build``)."""
+        self._loader: Callable[[], Config] | None = None
+        self._reload_lock = threading.Lock()
 
     def add_route(
         self, path: str, description: str, handler: JsonHandler, page: PageRenderer | None = None
@@ -94,6 +168,88 @@ class Exporter:
         """Serve a WSGI app at ``path`` (not JSON: /probe answers in the Prometheus format).
         The HTTP layer still applies its limits, auth and the no-500 guarantee."""
         self.wsgi_routes[path] = (description, app)
+
+    def add_action(self, path: str, description: str, handler: ActionHandler) -> None:
+        """Serve ``handler`` at ``path`` for POST requests (behind the web config's auth)."""
+        self.actions[path] = Action(path, description, handler)
+
+    def reloads_with(self, loader: Callable[[], Config]) -> None:
+        """Let SIGHUP and ``POST /-/reload`` re-read the configuration with ``loader`` (the
+        same flags, the environment and file of now)."""
+        self._loader = loader
+        self.add_action(RELOAD, "re-read the configuration file (as SIGHUP does)", self._reload)
+
+    def reload(self) -> Reloaded:
+        """Re-read the configuration and apply its alert settings at once. A configuration
+        that does not load is refused with one log line, and the running settings stay.
+        One reload at a time."""
+        if self._loader is None or self.analysis is None or self.config is None:
+            return Reloaded(False, "this exporter has no configuration to reload")
+        with self._reload_lock:
+            try:
+                config = self._loader()
+                restart = self.analysis.reconfigure(config.analysis)
+            except ConfigError as exc:
+                error = " ".join(str(exc).splitlines())
+                log.error("reload refused, the running settings stay: %s", error)
+                return Reloaded(False, error)
+            running, self.config = self.config, config
+        return _report_reload(running, config, restart)
+
+    def sighup_handler(self) -> Callable[[int, FrameType | None], None]:
+        """A SIGHUP handler that reloads in a thread of its own: a handler runs between two
+        bytecodes of the main thread, which may hold any lock."""
+
+        def on_sighup(_signum: int, _frame: FrameType | None) -> None:
+            log.info("received SIGHUP, reloading the configuration")
+            threading.Thread(target=self.reload, name="cachewatch-reload", daemon=True).start()
+
+        return on_sighup
+
+    def reload_on_sighup(self) -> bool:
+        """Reload on SIGHUP inside an application, unless it handles SIGHUP itself (its
+        handler is not the default, which would end the process) or this is not the main
+        thread (only it may set handlers). True when the handler is set."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_DFL:
+            return False
+        signal.signal(signal.SIGHUP, self.sighup_handler())
+        return True
+
+    def _reload(self) -> tuple[int, Any]:
+        result = self.reload()
+        if not result.ok:
+            return 400, {"status": "error", "error": result.error}
+        return 200, {
+            "status": "success",
+            "restart_needed": list(result.restart_needed),
+            "generate_needed": result.generate_needed,
+        }
+
+    def configure_alert_threshold(
+        self,
+        alert: str,
+        threshold: float | None,
+        *,
+        severity: str = WARNING,
+        cache: str | None = None,
+        escalation: bool | None = None,
+    ) -> None:
+        """See ``cachewatch.configure_alert_threshold``."""
+        if self.analysis is None:
+            raise RuntimeError("this exporter runs no analysis: no alerts to configure")
+        self.analysis.configure_alert_threshold(
+            alert, threshold, severity=severity, cache=cache, escalation=escalation
+        )
+        log.info(
+            "alert threshold set: %s severity=%s cache=%s threshold=%s%s",
+            alert,
+            severity,
+            cache if cache is not None else "(every cache)",
+            "(configured)" if threshold is None else f"{threshold:g}",
+            "" if escalation is None else f" escalation={'on' if escalation else 'off'}",
+        )
 
     def on_close(self, closer: Callable[[], None]) -> None:
         self._closers.append(closer)
@@ -143,6 +299,10 @@ class Exporter:
         self.poller.close()
 
 
+Loader = Callable[[], Config]
+"""Loads the configuration again, as at start (same command and flags), for a reload."""
+
+
 def build(
     config: Config,
     settings_files: SettingsFiles,
@@ -151,12 +311,14 @@ def build(
     directory: NodeDirectory | None = None,
     *,
     process_metrics: bool = True,
+    reload: Loader | None = None,
 ) -> Exporter:
     """An exporter over ``sources`` with what every mode shares: access control, /probe
-    (the configured targets, and the nodes of ``directory``), /discover, analysis, tracing.
-    ``settings_files`` were read first, so a bad file stops the command before any source
-    starts."""
+    (the configured targets, and the nodes of ``directory``), /discover, analysis, tracing,
+    and the reload by ``reload``. ``settings_files`` were read first, so a bad file stops
+    the command before any source starts."""
     exporter = Exporter(sources, caches=caches, process_metrics=process_metrics)
+    exporter.config = config
     exporter.web_config = settings_files.web_config
     exporter.links = config.links.by_tool()
     if settings_files.probe is not None or directory is not None:
@@ -175,6 +337,8 @@ def build(
 
         exporter.add_route("/discover", "the Redis nodes, for http_sd_configs", discover)
     exporter.attach_analysis(config.analysis)
+    if reload is not None:
+        exporter.reloads_with(reload)
     tracing = config.tracing
     started = spans.setup_tracing(
         record_keys=tracing.tracing_record_keys, instrument=tracing.tracing_instrument
@@ -186,7 +350,7 @@ def build(
     return exporter
 
 
-def serve_exporter(config: Config) -> Exporter:
+def serve_exporter(config: Config, reload: Loader | None = None) -> Exporter:
     """``cachewatch serve``: one Redis server (stats and logical caches) plus this process."""
     multiprocess = config.multiprocess
     if (
@@ -235,19 +399,21 @@ def serve_exporter(config: Config) -> Exporter:
 
                 directory = SentinelDirectory(source.watch, refresh=redis.topology_refresh)
             log.info("watching redis %s; logical caches: %s", source.where, names)
-    return build(config, settings_files, sources, caches, directory)
+    return build(config, settings_files, sources, caches, directory, reload=reload)
 
 
-def demo_exporter(config: Config) -> tuple[Exporter, DemoWorkload]:
+def demo_exporter(config: Config, reload: Loader | None = None) -> tuple[Exporter, DemoWorkload]:
     """``cachewatch demo``: the demo's in-process caches under its workload (not started),
-    with the analysis's durations compressed to the demo's pace."""
+    with the analysis's durations compressed to the demo's pace (on reload too)."""
     settings_files = files.read_files(config)
     config = demo_analysis_config(config)
     caches = CacheTable(max_caches=config.max_caches)
+    reload_demo = None if reload is None else (lambda: demo_analysis_config(reload()))
     demo = config.demo
     # The caches exist before the analysis takes its first sample.
     workload = DemoWorkload(seed=demo.seed, speed=demo.demo_speed, registry=caches)
-    return build(config, settings_files, [LocalSource(caches)], caches), workload
+    exporter = build(config, settings_files, [LocalSource(caches)], caches, reload=reload_demo)
+    return exporter, workload
 
 
 _embedded: Exporter | None = None
@@ -263,14 +429,20 @@ def embedded_exporter() -> Exporter:
             config = load_config("embedded", {})
             caches = default_table()
             settings_files = files.read_files(config)
+            reload = functools.partial(load_config, "embedded", {})
             multiprocess = config.multiprocess
             if multiprocess is None:
-                _embedded = build(config, settings_files, [LocalSource(caches)], caches)
+                _embedded = build(
+                    config, settings_files, [LocalSource(caches)], caches, reload=reload
+                )
             else:
                 # Any worker may answer a scrape: only what is the same in all of them (the
                 # aggregate) is published, not this worker's own process metrics.
                 source = multiprocess_source(multiprocess)
-                _embedded = build(config, settings_files, [source], None, process_metrics=False)
+                _embedded = build(
+                    config, settings_files, [source], None, process_metrics=False, reload=reload
+                )
+                _embedded.shared_port = True
         return _embedded
 
 

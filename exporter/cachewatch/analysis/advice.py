@@ -231,6 +231,7 @@ def cache_report(s: CacheSignals, sampler: Sampler, config: AnalysisSettings) ->
         },
         "forecast": {"memory_full_seconds": _round(s.memory_full_seconds, 1)},
         "alerts": alerts,
+        "alert_statistics": sampler.evaluator.statistics.records(s.cache),
         "recommendations": [asdict(r) for r in recommendations(s, config)],
         "history": {
             "hit_ratio": _thin(history.get("hit_ratio", []), 4),
@@ -283,4 +284,5 @@ def build_report(sampler: Sampler, config: AnalysisSettings) -> dict[str, Any]:
             cache_report(s, sampler, config) for _, s in sorted(_known_caches(sampler).items())
         ],
         "firing_alerts": len(sampler.evaluator.firing()),
+        "alert_statistics": sampler.evaluator.statistics.records(),
     }

@@ -1,6 +1,7 @@
 """The exporter's own alert states, evaluated from the sampled signals.
 
-Each alert of ``alert_definitions`` is evaluated per cache (``CacheSourceDown`` per source):
+Each alert in force (``thresholds.AlertRules``: the definitions, each cache's own thresholds,
+the changes made at run time) is evaluated per cache (``CacheSourceDown`` per source):
 inactive -> pending (the condition holds) -> firing (it held for the threshold's ``for``)
 -> resolved (it no longer holds). A warning that keeps firing past the escalation time is
 escalated to critical. Every transition is counted and logged; a log notification within the
@@ -21,9 +22,12 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from .. import catalog
+from ..config.alerting import holds
 from ..units import duration
 from .definitions import CRITICAL, WARNING, AlertDefinition, Threshold
 from .signals import CacheSignals
+from .statistics import AlertStatistics
+from .thresholds import AlertRules, RuleSet, describe
 
 log = logging.getLogger("cachewatch.alerts")
 
@@ -31,7 +35,8 @@ INACTIVE, PENDING, FIRING, RESOLVED, ESCALATED = (
     "inactive", "pending", "firing", "resolved", "escalated",
 )  # fmt: skip
 SEVERITY_RANK = {WARNING: 1, CRITICAL: 2}
-HIT_RATIO_ALERT = "CacheHitRatioLow"
+IDLE_GUARDED = "hit_ratio"
+"""The signal that means nothing for an idle cache: its alerts wait for enough lookups."""
 FORGET_AFTER_SECONDS = 3600.0
 
 
@@ -71,9 +76,7 @@ class Transition:
 
 
 def _holds(definition: AlertDefinition, threshold: Threshold, value: float | None) -> bool:
-    if value is None:
-        return False
-    return value > threshold.value if definition.above else value < threshold.value
+    return value is not None and holds(value, definition.operator, threshold.value)
 
 
 def _top(thresholds: Iterable[Threshold]) -> Threshold | None:
@@ -89,79 +92,116 @@ class AlertEvaluator(Collector):
 
     def __init__(
         self,
-        definitions: Iterable[AlertDefinition],
+        rules: AlertRules,
         *,
-        escalate_after: float,
-        notify_cooldown: float,
-        min_request_rate: float,
+        statistics: AlertStatistics | None = None,
         history: int = 500,
     ) -> None:
-        self.definitions = list(definitions)
-        self.escalate_after = escalate_after
-        self.notify_cooldown = notify_cooldown
-        self.min_request_rate = min_request_rate
+        self.rules = rules
+        self.statistics = statistics or AlertStatistics()
         self._states: dict[tuple[str, str], AlertState] = {}
         self._history: deque[Transition] = deque(maxlen=history)
         self._counts: dict[tuple[str, str, str], int] = {}
         self._last_notified: dict[tuple[str, str], tuple[float, str]] = {}
         self._suppressed: dict[tuple[str, str], int] = {}
+        self._last_now = float("-inf")
+        self._cooldown = rules.current.settings.alert_notify_cooldown_seconds
         self.notifications = 0
         self._lock = threading.Lock()
+
+    @property
+    def definitions(self) -> list[AlertDefinition]:
+        """The definitions in force now."""
+        return list(self.rules.current.definitions)
 
     # --- evaluation --------------------------------------------------------------------------
     def evaluate(
         self, now: float, caches: Iterable[CacheSignals], sources: Mapping[str, bool]
     ) -> list[Transition]:
-        """Advance every state to ``now``; returns the transitions this step made."""
+        """Advance every state to ``now`` (never back: a later call with an earlier time
+        counts as the same moment); returns the transitions this step made."""
         caches = list(caches)
         made: list[Transition] = []
+        rules = self.rules.current
+        definitions = rules.by_name
         with self._lock:
+            now = self._last_now = max(now, self._last_now)
+            self._cooldown = rules.settings.alert_notify_cooldown_seconds
             seen: set[tuple[str, str]] = set()
-            for definition in self.definitions:
+            for definition in rules.definitions:
                 subjects: list[tuple[str, float | None]]
                 if definition.per_cache:
-                    subjects = [(c.cache, self._value(definition, c)) for c in caches]
+                    subjects = [(c.cache, self._value(definition, c, rules)) for c in caches]
                 else:
                     subjects = [(name, 1.0 if up else 0.0) for name, up in sources.items()]
                 for subject, value in subjects:
                     seen.add((definition.name, subject))
-                    made += self._step(definition, subject, value, now)
+                    made += self._step(definition, subject, value, now, rules)
             for key, state in list(self._states.items()):
                 if key not in seen:
-                    definition = next(d for d in self.definitions if d.name == key[0])
-                    made += self._step(definition, key[1], None, now)
+                    gone = definitions.get(key[0])
+                    if gone is None:  # no longer defined (a reload removed it): resolve it
+                        made += self._forget(state, now)
+                        continue
+                    made += self._step(gone, key[1], None, now, rules)
                 if state.state in (INACTIVE, RESOLVED) and now - state.since > max(
-                    FORGET_AFTER_SECONDS, self.notify_cooldown
+                    FORGET_AFTER_SECONDS, self._cooldown
                 ):
                     del self._states[key]
             for transition in made:
                 counted = (transition.alertname, transition.severity, transition.state)
                 self._counts[counted] = self._counts.get(counted, 0) + 1
                 self._history.append(transition)
+            self.statistics.advance(now)
         for transition in made:
             self._notify(transition)
         return made
 
-    def _value(self, definition: AlertDefinition, signals: CacheSignals) -> float | None:
-        if definition.name == HIT_RATIO_ALERT and (
-            signals.request_rate is None or signals.request_rate < self.min_request_rate
+    def _forget(self, state: AlertState, now: float) -> list[Transition]:
+        """Drop the state of an alert that is no longer defined, resolving it if it fired."""
+        del self._states[(state.alertname, state.cache)]
+        if state.state != FIRING:
+            return []
+        self.statistics.resolved(state.alertname, state.cache, now)
+        return [
+            Transition(now, state.alertname, state.cache, state.severity or WARNING, RESOLVED,
+                       None, state.threshold)
+        ]  # fmt: skip
+
+    def _value(
+        self, definition: AlertDefinition, signals: CacheSignals, rules: RuleSet
+    ) -> float | None:
+        if definition.signal == IDLE_GUARDED and (
+            signals.request_rate is None
+            or signals.request_rate < rules.settings.hit_ratio_min_request_rate
         ):
             return None  # an idle cache's hit ratio means nothing
         return signals.signal(definition.signal)
 
     def _step(
-        self, definition: AlertDefinition, subject: str, value: float | None, now: float
+        self,
+        definition: AlertDefinition,
+        subject: str,
+        value: float | None,
+        now: float,
+        rules: RuleSet,
     ) -> list[Transition]:
         key = (definition.name, subject)
         state = self._states.get(key)
-        held = [t for t in definition.thresholds if _holds(definition, t, value)]
+        thresholds = (
+            rules.thresholds(definition, subject)
+            if definition.per_cache
+            else (definition.thresholds)
+        )
+        held = [t for t in thresholds if _holds(definition, t, value)]
         if state is None:
             if not held:
                 return []
             state = self._states[key] = AlertState(definition.name, subject, since=now)
         state.value = value
-        for threshold in definition.thresholds:
-            if threshold in held:
+        held_severities = {t.severity for t in held}
+        for threshold in thresholds:
+            if threshold.severity in held_severities:
                 state.held_since.setdefault(threshold.severity, now)
             else:
                 state.held_since.pop(threshold.severity, None)
@@ -182,11 +222,13 @@ class AlertEvaluator(Collector):
                            state.threshold)
             )  # fmt: skip
 
+        escalate_after = rules.settings.alert_escalate_after_seconds
         if state.state in (INACTIVE, RESOLVED):
             if ready is not None:
                 state.pending_since = state.firing_since = now
                 state.escalated = False
                 move(FIRING, ready)
+                self.statistics.fired(definition.name, subject, now)
             elif top is not None:
                 state.pending_since, state.escalated = now, False
                 move(PENDING, top)
@@ -194,6 +236,7 @@ class AlertEvaluator(Collector):
             if ready is not None:
                 state.firing_since = now
                 move(FIRING, ready)
+                self.statistics.fired(definition.name, subject, now)
             elif top is None:
                 state.pending_since = None
                 move(INACTIVE, None)
@@ -203,6 +246,7 @@ class AlertEvaluator(Collector):
             if top is None:
                 state.pending_since = state.firing_since = state.escalated_at = None
                 move(RESOLVED, None)
+                self.statistics.resolved(definition.name, subject, now)
             else:
                 current = state.severity or WARNING
                 if ready is not None and SEVERITY_RANK[ready.severity] > SEVERITY_RANK[current]:
@@ -214,11 +258,11 @@ class AlertEvaluator(Collector):
                 ):
                     move(FIRING, ready)  # back from a critical threshold to the warning one
                 if (
-                    definition.escalates
+                    rules.escalates(definition, subject)
                     and not state.escalated
                     and state.severity == WARNING
                     and state.firing_since is not None
-                    and now - state.firing_since >= self.escalate_after
+                    and now - state.firing_since >= escalate_after
                 ):
                     state.escalated, state.escalated_at = True, now
                     move(ESCALATED, None, CRITICAL)
@@ -229,8 +273,10 @@ class AlertEvaluator(Collector):
     def _summary(definition: AlertDefinition, state: AlertState) -> str:
         if state.state in (INACTIVE, RESOLVED):
             return f"{definition.signal}={_format(state.value)}"
-        relation = ">" if definition.above else "<"
-        text = f"{definition.signal}={_format(state.value)} {relation} {_format(state.threshold)}"
+        text = (
+            f"{definition.signal}={_format(state.value)} {definition.operator} "
+            f"{_format(state.threshold)}"
+        )
         if state.escalated and state.firing_since is not None and state.escalated_at is not None:
             # The threshold that holds is the warning's: say so, and how long it lasted.
             warned = duration(state.escalated_at - state.firing_since)
@@ -244,7 +290,7 @@ class AlertEvaluator(Collector):
         raises = previous is None or SEVERITY_RANK.get(transition.severity, 0) > SEVERITY_RANK.get(
             previous[1], 0
         )
-        within = previous is not None and transition.timestamp - previous[0] < self.notify_cooldown
+        within = previous is not None and transition.timestamp - previous[0] < self._cooldown
         if within and not (raises and transition.state in (FIRING, ESCALATED)):
             self._suppressed[key] = self._suppressed.get(key, 0) + 1
             return
@@ -297,31 +343,20 @@ class AlertEvaluator(Collector):
             "firing": sum(1 for s in states if s.state == FIRING),
             "pending": sum(1 for s in states if s.state == PENDING),
             "transitions": [asdict(t) for t in reversed(self.transitions(limit))],
-            "definitions": [
-                {
-                    "alertname": d.name,
-                    "summary": d.summary,
-                    "signal": d.signal,
-                    "unit": d.unit,
-                    "fires": "above" if d.above else "below",
-                    "thresholds": [asdict(t) for t in d.thresholds],
-                    "escalates_after_seconds": self.escalate_after if d.escalates else None,
-                }
-                for d in self.definitions
-            ],
+            "definitions": describe(self.rules.current),
+            "statistics": self.statistics.records(),
         }
 
     def collect(self) -> Iterator[Metric]:
-        threshold = catalog.ALERT_THRESHOLD.family()
-        for definition in self.definitions:
-            for t in definition.thresholds:
-                threshold.add_metric([definition.name, t.severity], t.value)
-        yield threshold
+        rules = self.rules.current
         active = catalog.ALERT_ACTIVE.family()
-        by_name = {d.name: d for d in self.definitions}
+        by_name = rules.by_name
         for state in sorted(self.states(), key=lambda s: (s.alertname, s.cache)):
-            severities = {t.severity for t in by_name[state.alertname].thresholds}
-            if by_name[state.alertname].escalates:
+            definition = by_name.get(state.alertname)
+            if definition is None:
+                continue
+            severities = {t.severity for t in definition.thresholds}
+            if rules.escalates(definition, state.cache) or state.escalated:
                 severities.add(CRITICAL)
             for severity in sorted(severities):
                 on = state.state == FIRING and state.severity == severity

@@ -23,10 +23,10 @@ from ..config.settings import AnalysisSettings
 from ..instrument.forks import at_fork
 from ..snapshot import SourceSnapshot
 from ..sources.poller import Poller
-from .alerts import AlertEvaluator
-from .definitions import alert_definitions
+from .alerts import AlertEvaluator, Transition
 from .resources import MemoryUsage, memory_usage
 from .signals import CacheSignals, CacheTracker
+from .thresholds import AlertRules
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,15 @@ class Sampler:
         self.clock = clock
         self.interval = config.sample_interval
         self.in_process_sources = frozenset(in_process_sources)
-        self.evaluator = AlertEvaluator(
-            alert_definitions(config),
-            escalate_after=config.alert_escalate_after_seconds,
-            notify_cooldown=config.alert_notify_cooldown_seconds,
-            min_request_rate=config.hit_ratio_min_request_rate,
-        )
+        self.rules = AlertRules(config)
+        self.evaluator = AlertEvaluator(self.rules)
         self._capacity = min(
             MAX_FIT_CAPACITY, max(16, int(config.trend_window / config.sample_interval) + 16)
         )
         self._trackers: dict[str, CacheTracker] = {}
         self._signals: dict[str, CacheSignals] = {}
+        self._round: list[CacheSignals] = []
+        """The signals of the last round, which the alert states were evaluated on."""
         self._sources: dict[str, SourceSnapshot] = {}
         self._lock = threading.Lock()
         self._sample_lock = threading.Lock()
@@ -117,10 +115,20 @@ class Sampler:
                         del self._trackers[name]
                         self._signals.pop(name, None)
                 sources = {name: s.up for name, s in self._sources.items()}
+                self._round = list(signals.values())
                 self.last_sample = now
                 self.samples += 1
             self.evaluator.evaluate(now, signals.values(), sources)
         return signals
+
+    def reevaluate(self) -> list[Transition]:
+        """Evaluate the alert states again on the last round, now: after the thresholds
+        changed, the states, their gauges and /alerts follow at once."""
+        with self._sample_lock:
+            with self._lock:
+                caches = list(self._round)
+                sources = {name: s.up for name, s in self._sources.items()}
+            return self.evaluator.evaluate(self.clock(), caches, sources)
 
     # --- reading -------------------------------------------------------------------------------
     def signals(self) -> dict[str, CacheSignals]:

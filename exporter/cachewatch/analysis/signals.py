@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .. import catalog as c
 from ..snapshot import CacheSnapshot, HistogramSnapshot
 from .trends import CounterWindow, SlidingFit
 
-COUNTERS = ("hits", "misses", "puts", "removals", "evictions", "expirations", "errors", "cleanups")
+COUNTERS = (
+    "hits", "misses", "puts", "removals", "evictions", "expirations", "errors", "cleanups",
+    "cleanup_removed",
+)  # fmt: skip
 _LATENCY = "latency"
 CLEANUP_INTERVALS_KEPT = 16
 
@@ -46,13 +51,48 @@ class CacheSignals:
     usual_cleanup_interval_seconds: float | None = None
     cleanup_overdue_factor: float | None = None
     window_increase: dict[str, float] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
+    """Per-second rates of the counters over the rate window (``COUNTERS`` and ``gets``);
+    empty until the window has two samples, or when the source does not count traffic."""
 
     def signal(self, name: str) -> float | None:
-        """The value an alert definition's ``signal`` names."""
+        """The value an alert definition's ``signal`` names: a signal, or a catalogued metric
+        (``catalog.ALERTABLE``) as the generated rules read it."""
+        if name in METRIC_VALUES:
+            return METRIC_VALUES[name](self)
         if name == "memory_bytes":
             return self.snapshot.memory_bytes
         value = getattr(self, name, None)
         return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _rate(counter: str) -> Callable[[CacheSignals], float | None]:
+    return lambda s: s.rates.get(counter)
+
+
+METRIC_VALUES: dict[str, Callable[[CacheSignals], float | None]] = {
+    c.CACHE_GETS.name: _rate("gets"),
+    c.CACHE_PUTS.name: _rate("puts"),
+    c.CACHE_REMOVALS.name: _rate("removals"),
+    c.CACHE_EVICTIONS.name: _rate("evictions"),
+    c.EXPIRATIONS.name: _rate("expirations"),
+    c.ERRORS.name: _rate("errors"),
+    c.CLEANUPS.name: _rate("cleanups"),
+    c.CLEANUP_REMOVED.name: _rate("cleanup_removed"),
+    c.CACHE_SIZE.name: lambda s: s.snapshot.size,
+    c.MEMORY.name: lambda s: s.snapshot.memory_bytes,
+    c.MEMORY_LIMIT.name: lambda s: s.snapshot.memory_limit_bytes,
+    c.MAX_ENTRIES.name: lambda s: s.snapshot.max_entries,
+    c.LAST_CLEANUP.name: lambda s: s.snapshot.last_cleanup_timestamp,
+    c.HIT_RATIO.name: lambda s: s.trend_hit_ratio,
+    c.MEMORY_GROWTH.name: lambda s: s.memory_growth_bytes_per_second,
+    c.SIZE_GROWTH.name: lambda s: s.size_growth_per_second,
+    c.HIT_RATIO_CHANGE.name: lambda s: s.hit_ratio_change_per_hour,
+    c.MEMORY_FULL.name: lambda s: s.memory_full_seconds,
+    c.CLEANUPS_PER_HOUR.name: lambda s: s.cleanups_per_hour if s.snapshot.cleanups else None,
+}
+"""How the exporter reads each metric a custom alert may name: what /metrics publishes for
+the cache (a counter as its rate over the rate window)."""
 
 
 def _counters(snapshot: CacheSnapshot) -> dict[str, float]:
@@ -65,6 +105,7 @@ def _counters(snapshot: CacheSnapshot) -> dict[str, float]:
         "expirations": snapshot.expirations,
         "errors": snapshot.error_count,
         "cleanups": sum(snapshot.cleanups.values()),
+        "cleanup_removed": snapshot.cleanup_removed,
     }
     for operation, histogram in snapshot.latency.items():
         for bound, count in histogram.buckets:
@@ -117,9 +158,13 @@ class CacheTracker:
         request_rate = hit_ratio = error_ratio = eviction_ratio = None
         p99: float | None = None
         p99_by_operation: dict[str, float] = {}
+        rates: dict[str, float] = {}
         if recent is not None:
             span, inc = recent
             gets = inc["hits"] + inc["misses"]
+            if snapshot.counts_known:
+                rates = {name: inc[name] / span for name in COUNTERS}
+                rates["gets"] = gets / span
             request_rate = gets / span
             hit_ratio = _ratio(inc["hits"], gets)
             operations = gets + inc["puts"] + inc["removals"]
@@ -183,6 +228,7 @@ class CacheTracker:
             usual_cleanup_interval_seconds=usual,
             cleanup_overdue_factor=overdue,
             window_increase=window_increase,
+            rates=rates,
         )
 
     def _cleanup_rhythm(

@@ -42,13 +42,15 @@ def _threshold_steps(d: AlertDefinition) -> list[tuple[float | None, str]]:
 
 
 def _alert_threshold(name: str, scope: Scope) -> Target:
+    """The thresholds in force, from the exporters: the default of every cache, and the own
+    threshold of each chosen cache that has one (named in the legend)."""
     labels = scope.group_labels
+    matchers = [f'alertname="{name}"', *(f'{n}=~"${n}"' for n in (*labels, "instance"))]
+    if scope.cache:
+        matchers.append('cache=~"$cache|"')  # the chosen caches', and the default ("")
     return Target(
-        f"max by (severity) ({c.ALERT_THRESHOLD.name}"
-        + "{"
-        + ",".join((f'alertname="{name}"', *(f'{n}=~"${n}"' for n in (*labels, "instance"))))
-        + "})",
-        "{{severity}} threshold",
+        f"max by (cache, severity) ({c.ALERT_THRESHOLD.name}{{{','.join(matchers)}}})",
+        "{{severity}} threshold {{cache}}",
     )
 
 

@@ -15,6 +15,7 @@ from .. import catalog as c
 from ..analysis.definitions import CRITICAL, WARNING
 from ..config.settings import BundleSettings
 from ..config.values import format_duration
+from . import promql as q
 from .rule_tests import (
     CACHE,
     STEP,
@@ -196,9 +197,71 @@ def _exporter(f: _Fleet) -> list[dict[str, Any]]:
     ]
 
 
+def _published(
+    f: _Fleet, target: dict[str, str], alert: str, value: float, **labels: str
+) -> dict[str, str]:
+    """A threshold the exporter at ``target`` publishes (``cache=...`` for a cache's own)."""
+    key = c.ALERT_THRESHOLD.name + series_labels(**target, alertname=alert, **labels)
+    return {key: f"{q.fmt_number(value)}x{f.steps}"}
+
+
+def _thresholds(f: _Fleet) -> list[dict[str, Any]]:
+    """The thresholds in force are each service's own: those its exporters publish."""
+    cfg = f.config
+    per_minute = max(600, math.ceil(cfg.hit_ratio_min_request_rate * 60) * 10)
+    hits = math.ceil((1 + cfg.hit_ratio_warning) / 2 * per_minute)
+    ratio = hits / per_minute
+    tests = []
+    if hits < per_minute:
+        raised = (ratio + 1) / 2
+        series = {
+            **f.lookups(f.a0, hits, per_minute - hits),
+            **f.lookups(f.a1, hits, per_minute - hits),
+            **f.lookups(f.b0, hits, per_minute - hits),
+        }
+        for target in (f.a0, f.a1):  # both replicas of A raised it for the cache
+            series |= _published(f, target, HIT_RATIO, raised, severity=WARNING, cache=CACHE)
+        series |= _published(f, f.b0, HIT_RATIO, cfg.hit_ratio_warning, severity=WARNING)
+        since = f.since(2 * per_minute)
+        rule = next(r for r in f._rules(HIT_RATIO) if r.severity == WARNING and not r.extra_labels)
+        expected = [expected_alert(rule, cfg, ratio, {**f.a, "cache": CACHE}, raised)]
+        tests.append(
+            f.scenario(
+                "one service's raised threshold applies to that service only",
+                series,
+                HIT_RATIO,
+                expected,
+                since,
+            )
+        )
+    mb = 1024 * 1024
+    held = math.floor(cfg.memory_warning_mb * mb / 2)
+    lowered = held / 2
+    metric = c.MEMORY.name
+    series = {
+        metric + series_labels(**f.a0, cache=CACHE): f"{held}x{f.steps}",
+        metric + series_labels(**f.a1, cache=CACHE): f"{held}x{f.steps}",
+        metric + series_labels(**f.b0, cache=CACHE): f"{held}x{f.steps}",
+    }
+    # Only A's first replica publishes the lowered default: it is A's threshold, for both.
+    series |= _published(f, f.a0, MEMORY, lowered, severity=WARNING)
+    rule = next(r for r in f._rules(MEMORY) if r.severity == WARNING and not r.extra_labels)
+    expected = [
+        expected_alert(rule, cfg, held, {**target, "cache": CACHE}, lowered)
+        for target in (f.a0, f.a1)
+    ]
+    tests.append(
+        f.scenario(
+            "a service's threshold applies to each of its replicas", series, MEMORY, expected
+        )
+    )
+    return tests
+
+
 def fleet_alert_tests(config: BundleSettings) -> dict[str, Any]:
     fleet = _Fleet(config)
     tests = _hit_ratio(fleet) + _memory(fleet) + _source(fleet) + _exporter(fleet)
+    tests += _thresholds(fleet)
     return {
         "rule_files": ["../rules/cachewatch-recording.yml", "../rules/cachewatch-alerts.yml"],
         "evaluation_interval": format_duration(STEP),

@@ -8,10 +8,11 @@ into the annotations are exact, because promtool compares annotations verbatim.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +22,9 @@ from ..config.settings import BundleSettings
 from ..config.values import format_duration
 from ..exposition.encoders import floatToGoString
 from . import promql as q
+from .conditions import per_process
 from .rules import (
-    PER_PROCESS,
+    VALUE_TEMPLATES,
     AlertRule,
     cache_alert_rules,
     redis_and_exporter_rules,
@@ -80,13 +82,24 @@ def linear(start: float, per_step: float, steps: int) -> str:
 
 
 def expected_alert(
-    rule: AlertRule, config: BundleSettings, value: float, labels: dict[str, str]
+    rule: AlertRule,
+    config: BundleSettings,
+    value: float,
+    labels: dict[str, str],
+    threshold: float | None = None,
 ) -> dict[str, Any]:
+    """The alert promtool must see: ``threshold`` is the one the exporter publishes for the
+    cache, None when the scenario publishes none (the generated one is shown)."""
     rendered = render_rule(rule, config)
     text = render_value_text(rule, value)
+    limit = rule.threshold_default if threshold is None else render_value_text(rule, threshold)
     annotations = {}
     for key, template in rendered["annotations"].items():
-        out = template.replace(rule.value, text) if rule.value != "down" else template
+        out = template
+        if rule.threshold_default and rule.value != "down":  # a template: what it renders
+            out = out.replace(rule.threshold, limit)
+        if rule.value != "down":
+            out = out.replace(rule.value, text)
         annotations[key] = _LABEL_REF.sub(lambda m: _label_text(m, labels), out)
     return {"exp_labels": {**labels, **rendered["labels"]}, "exp_annotations": annotations}
 
@@ -101,16 +114,10 @@ def _label_text(match: re.Match[str], labels: dict[str, str]) -> str:
 
 
 def render_value_text(rule: AlertRule, value: float) -> str:
-    for unit in ("ratio", "bytes", "seconds", "factor"):
-        if rule.value == _template(unit):
+    for unit, template in VALUE_TEMPLATES.items():
+        if rule.value == template and unit != "bool":
             return render_value(unit, value)
     return f"{value:g}"
-
-
-def _template(unit: str) -> str:
-    from .rules import VALUE_TEMPLATES
-
-    return VALUE_TEMPLATES[unit]
 
 
 class _Builder:
@@ -127,7 +134,7 @@ class _Builder:
         self.target = {**self.service, "instance": instance_name(0, 0)}
         """The labels of the scraped target every input series carries."""
         self.alerted = {**self.service, "cache": CACHE}
-        if definition.signal in PER_PROCESS:
+        if per_process(definition.signal):
             self.alerted["instance"] = self.target["instance"]
         # The rate window fully covered by samples, plus one evaluation.
         self.settle = config.alert_rate_window + STEP
@@ -141,8 +148,22 @@ class _Builder:
                 return r
         raise LookupError(f"{self.d.name} has no {severity} rule")
 
-    def expect(self, value: float, labels: dict[str, str], *which: tuple[str, bool]) -> list[Any]:
-        return [expected_alert(self.rule(s, e), self.config, value, labels) for s, e in which]
+    def expect(
+        self,
+        value: float,
+        labels: dict[str, str],
+        *which: tuple[str, bool],
+        shown: Mapping[str, float] | None = None,
+    ) -> list[Any]:
+        """The alerts of ``which`` (severity, escalated); ``shown`` are the thresholds the
+        scenario's exporter publishes by severity (the escalated rule shows the warning's)."""
+        shown = shown or {}
+        return [
+            expected_alert(
+                self.rule(s, e), self.config, value, labels, shown.get(WARNING if e else s)
+            )
+            for s, e in which
+        ]
 
     def add(
         self,
@@ -152,6 +173,7 @@ class _Builder:
         labels: dict[str, str],
         severities: tuple[str, ...],
         true_from: float = 0.0,
+        shown: Mapping[str, float] | None = None,
     ) -> None:
         """A condition that holds from ``true_from`` on: pending, firing, then escalated."""
         fire_at = max(true_from + self.wait + 2 * STEP, self.settle)
@@ -159,11 +181,21 @@ class _Builder:
         checks: list[tuple[float, str, list[Any]]] = []
         if self.wait >= 2 * STEP and true_from + self.wait - STEP >= self.settle:
             checks.append((true_from + self.wait - STEP, self.d.name, []))
-        checks.append((fire_at, self.d.name, self.expect(value, labels, *which)))
+        checks.append((fire_at, self.d.name, self.expect(value, labels, *which, shown=shown)))
         if self.d.escalates and WARNING in severities:
             when = true_from + self.escalate + 2 * STEP
-            checks.append((when, self.d.name, self.expect(value, labels, *which, (CRITICAL, True))))
+            escalated = self.expect(value, labels, *which, (CRITICAL, True), shown=shown)
+            checks.append((when, self.d.name, escalated))
         self.scenarios.append(Scenario(f"{self.d.name}: {name}", series, checks))
+
+    def published(
+        self, metric: str, value: float, steps: int, cache: str | None = None, **labels: str
+    ) -> dict[str, str]:
+        """A series the scenario's exporter publishes (a threshold, an escalation switch):
+        the target's labels, ``cache`` where it is the cache's own (else the default)."""
+        own = {"cache": cache} if cache is not None else {}
+        key = metric + series_labels(**self.target, alertname=self.d.name, **labels, **own)
+        return {key: f"{q.fmt_number(value)}x{steps}"}
 
     def quiet(self, name: str, series: dict[str, str], at: float | None = None) -> None:
         when = at if at is not None else max(self.escalate, self.wait) + 2 * STEP
@@ -212,6 +244,19 @@ def _hit_ratio(b: _Builder, cfg: BundleSettings) -> None:
         )
     hits = math.ceil((1 + warn) / 2 * total)
     b.quiet("healthy hit ratio", series(hits, total - hits))
+    if hits < total:  # a warning threshold raised at run time above the healthy ratio
+        raised = (hits / total + 1) / 2
+        steps = b.steps(_horizon(cfg))
+        published = b.published(c.ALERT_THRESHOLD.name, raised, steps, CACHE, severity=WARNING)
+        b.add(
+            "the cache's warning threshold raised above its hit ratio",
+            series(hits, total - hits) | published,
+            hits / total,
+            b.alerted,
+            (WARNING,),
+            ramp,
+            shown={WARNING: raised},
+        )
     idle = math.floor(cfg.hit_ratio_min_request_rate * 60 / 2)
     if idle >= 1:
         b.quiet("idle cache never alerts", series(0, idle))
@@ -434,11 +479,71 @@ SCENARIOS = {
 }
 
 
+NEVER = 10**18
+"""A threshold no signal passes: above it for the alerts that fire above, its negative for
+those that fire below."""
+
+
+EXPORTED = {
+    "CacheHitRatioLow": True,
+    "CacheMemoryHigh": False,
+    "CacheLatencyHigh": False,
+}
+"""The alerts whose scenarios are run again with thresholds the exporter publishes (and,
+where True, its escalation switch): one of each shape of join (a service's signal with a
+guard, a process's signal with two severities, a signal per operation). Every alert's
+lookup is made by the same code; the others are checked for reading their own lookup."""
+
+
+def _exported(b: _Builder) -> None:
+    """The thresholds in force come from the exporter: its default wins over the generated
+    threshold, a cache's own wins over its default, and its escalation switch holds."""
+    d = b.d
+    firing = next((s for s in b.scenarios if any(alerts for _, _, alerts in s.checks)), None)
+    if firing is None or d.name not in EXPORTED:
+        return
+    steps = math.ceil(max(t for t, _, _ in firing.checks) / STEP) + 2
+    never = NEVER if d.above else -NEVER
+    threshold = c.ALERT_THRESHOLD.name
+    defaults: dict[str, str] = {}
+    own: dict[str, str] = {}
+    for t in d.thresholds:
+        defaults |= b.published(threshold, never, steps, severity=t.severity)
+        own |= b.published(threshold, t.value, steps, CACHE, severity=t.severity)
+
+    def clone(name: str, series: dict[str, str], keep: Any) -> None:
+        checks = [(t, a, [x for x in alerts if keep(x)]) for t, a, alerts in firing.checks]
+        b.scenarios.append(
+            Scenario(f"{d.name}: {name}", {**firing.series, **series}, copy.deepcopy(checks))
+        )
+
+    clone("the exporter's default threshold wins over the generated one", defaults, lambda _: 0)
+    clone("a cache's own threshold wins over the exporter's default", defaults | own, bool)
+    escalates = any(x["exp_labels"].get("escalated") for _, _, xs in firing.checks for x in xs)
+    if escalates and EXPORTED[d.name]:
+        switch = c.ALERT_ESCALATION.name
+        off = b.published(switch, 0, steps)
+        clone(
+            "the exporter turned escalation off",
+            off,
+            lambda x: x["exp_labels"].get("escalated") != "true",
+        )
+        clone(
+            "escalation off, but on for the cache", off | b.published(switch, 1, steps, CACHE), bool
+        )
+
+
 def cache_alert_tests(config: BundleSettings) -> dict[str, Any]:
     tests: list[dict[str, Any]] = []
     for definition in alert_definitions(config):
         builder = _Builder(config, definition)
-        SCENARIOS[definition.signal](builder, config)
+        if definition.custom is not None:
+            from .custom_tests import custom_scenarios  # it builds on this module's builder
+
+            custom_scenarios(builder, config)
+        else:
+            SCENARIOS[definition.signal](builder, config)
+        _exported(builder)
         tests += [s.render() for s in builder.scenarios]
     return {
         "rule_files": ["../rules/cachewatch-recording.yml", "../rules/cachewatch-alerts.yml"],

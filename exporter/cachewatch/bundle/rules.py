@@ -1,8 +1,11 @@
-"""Prometheus rule files: the recording rules and one alert rule per threshold and severity.
+"""Prometheus rule files: the recording rules and one alert rule per threshold and severity,
+for the built-in alerts and the custom ones of the configuration file.
 
 A warning that keeps firing is escalated by a second rule of the same alert name with
 severity ``critical``, label ``escalated="true"`` and a ``for`` longer by
-``alerts.escalate-after``; Alertmanager's inhibit rule then silences the warning.
+``alerts.escalate-after``, while escalation is on for the cache; Alertmanager's inhibit rule
+then silences the warning. Conditions compare against the thresholds in force that the
+exporters publish (``conditions``), and the annotations show that threshold.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import catalog as c
-from ..analysis.definitions import WARNING, AlertDefinition, alert_definitions
+from ..analysis.definitions import WARNING, AlertDefinition, Threshold, alert_definitions
+from ..analysis.thresholds import can_escalate
 from ..config.settings import BundleSettings
 from ..config.values import format_duration
+from . import conditions
 from . import promql as q
 
 DASHBOARD_UIDS = {
@@ -44,16 +49,31 @@ class AlertRule:
     extra_labels: dict[str, str] = field(default_factory=dict)
     link_labels: tuple[str, ...] = ()
     """Labels whose values the dashboard link selects (``var-job=...&var-cache=...``)."""
+    runbook: str = ""
+    """The runbook URL, when not the shipped runbook's ``#anchor`` (a custom alert's)."""
+    threshold_default: str = ""
+    """The threshold as shown when no exporter publishes it (``threshold`` is a template
+    that asks Prometheus for the one in force)."""
 
 
-# How each unit's value is shown in annotations (Go templates, rendered by Prometheus).
-VALUE_TEMPLATES = {
-    "ratio": "{{ $value | humanizePercentage }}",
-    "bytes": "{{ $value | humanize1024 }}B",
-    "seconds": "{{ $value | humanizeDuration }}",
-    "factor": '{{ printf "%.4g" $value }}',
-    "bool": "{{ $value }}",
+# How each unit's value is shown in annotations: a Go template pipeline and a suffix.
+FORMATS = {
+    "ratio": ("humanizePercentage", ""),
+    "bytes": ("humanize1024", "B"),
+    "seconds": ("humanizeDuration", ""),
+    "factor": ('printf "%.4g"', ""),
+    "per_second": ('printf "%.4g"', "/s"),
+    "bool": ("", ""),
 }
+
+
+def _shown(subject: str, unit: str) -> str:
+    pipeline, suffix = FORMATS[unit]
+    return "{{ " + subject + (f" | {pipeline}" if pipeline else "") + " }}" + suffix
+
+
+VALUE_TEMPLATES = {unit: _shown("$value", unit) for unit in FORMATS}
+"""How the alert's value is shown (Go templates, rendered by Prometheus)."""
 
 
 def show_threshold(unit: str, value: float) -> str:
@@ -64,6 +84,8 @@ def show_threshold(unit: str, value: float) -> str:
         return humanize1024(value) + "B"
     if unit == "seconds":
         return humanize_duration(value)
+    if unit == "per_second":
+        return f"{value:.4g}/s"
     return f"{value:.4g}"
 
 
@@ -113,46 +135,7 @@ def humanize1024(value: float) -> str:
     return f"{value:.4g}{prefix}"
 
 
-PER_PROCESS = frozenset({"memory_bytes", "memory_limit_ratio", "memory_full_seconds", "source_up"})
-"""Signals of one process: they keep ``instance`` (which replica holds the memory); the others
-are the service's, over all its replicas (the hit ratio of a service is over all of them)."""
-
-
-def signal_expr(definition: AlertDefinition, threshold: float, config: BundleSettings) -> str:
-    """The PromQL condition of ``definition`` at ``threshold``; its value is the signal."""
-    t = q.fmt_number(threshold)
-    v = q.vocabulary(config)
-    op = ">" if definition.above else "<"
-    memory, limit = c.MEMORY.name, c.MEMORY_LIMIT.name
-    trend = format_duration(config.trend_window)
-    if definition.signal == "hit_ratio":
-        idle = q.fmt_number(config.hit_ratio_min_request_rate)
-        # The idle-cache guard: a cache serving too few lookups never alerts.
-        return f"{v.HIT_RATIO} < {t} and on ({v.SERVICE}) {v.REQUESTS} >= {idle}"
-    if definition.signal == "memory_bytes":
-        return f"max by ({v.PROCESS}) ({memory}) {op} {t}"
-    if definition.signal == "memory_limit_ratio":
-        return f"{v.MEMORY_LIMIT_RATIO} {op} {t}"
-    if definition.signal == "memory_full_seconds":
-        # Value: seconds until the limit at the fitted growth rate; condition: predict_linear.
-        p = v.PROCESS
-        return (
-            f"max by ({p}) (({limit} - {memory}) / (deriv({memory}[{trend}]) > 0))"
-            f" and on ({p}) max by ({p}) ("
-            f"predict_linear({memory}[{trend}], {t}) >= ({limit} > 0))"
-        )
-    if definition.signal == "error_ratio":
-        return f"{v.ERROR_RATIO} {op} {t}"
-    if definition.signal == "eviction_ratio":
-        return f"{v.EVICTION_RATIO} {op} {t}"
-    if definition.signal == "latency_p99_seconds":
-        return f"{v.latency_quantile(0.99)} {op} {t}"
-    if definition.signal == "cleanup_overdue_factor":
-        return f"{v.cleanup_overdue_expr()} {op} {t}"
-    if definition.signal == "source_up":
-        by = ", ".join((*config.group_labels, "instance", "source"))
-        return f"max by ({by}) ({c.SOURCE_UP.name}) == 0"
-    raise ValueError(f"no PromQL for alert signal {definition.signal!r}")
+PER_PROCESS = conditions.PER_PROCESS_SIGNALS
 
 
 def _label(name: str) -> str:
@@ -167,7 +150,7 @@ def service_text(config: BundleSettings, per_process: bool) -> str:
 
 
 def _subject(definition: AlertDefinition, config: BundleSettings) -> str:
-    where = service_text(config, definition.signal in PER_PROCESS)
+    where = service_text(config, conditions.per_process(definition.signal))
     if definition.signal == "source_up":
         return f"source {_label('source')} {where}"
     if definition.signal == "latency_p99_seconds":
@@ -183,48 +166,84 @@ def _link_labels(config: BundleSettings, per_process: bool, per_cache: bool) -> 
     )
 
 
-def cache_alert_rules(config: BundleSettings) -> list[AlertRule]:
-    """The rules of every alert definition, escalations included."""
+def threshold_template(
+    definition: AlertDefinition, threshold: Threshold, config: BundleSettings
+) -> str:
+    """The threshold in force for the alert's cache, as Prometheus renders it: the
+    exporter's series, else the threshold generated here."""
+    query = conditions.threshold_query(definition, threshold, config)
+    args = conditions.threshold_args(config)
+    shown = show_threshold(definition.unit, threshold.value)
+    return (
+        f"{{{{ with query (printf `{query}` {args}) }}}}"
+        f"{_shown('. | first | value', definition.unit)}{{{{ else }}}}{shown}{{{{ end }}}}"
+    )
+
+
+def runbook_url(definition: AlertDefinition, config: BundleSettings) -> str:
+    """Where the alert's runbook section is: the shipped runbook, or for a custom alert the
+    generated one (``bundle.custom-runbook-url``, by default next to the shipped one)."""
+    base = config.runbook_url
+    if definition.custom is not None:
+        base = config.custom_runbook_url or base.rsplit("/", 1)[0] + "/" + CUSTOM_RUNBOOK
+    return f"{base}#{definition.anchor}"
+
+
+CUSTOM_RUNBOOK = "runbook-custom.md"
+
+
+def alert_rules(definition: AlertDefinition, config: BundleSettings) -> list[AlertRule]:
+    """The rules of one alert definition: one per threshold, and the escalated warning."""
+    d = definition
+    dashboard = "self" if not d.per_cache else "detail"
     rules: list[AlertRule] = []
-    for d in alert_definitions(config):
-        dashboard = "self" if not d.per_cache else "detail"
-        for threshold in d.thresholds:
-            shown = show_threshold(d.unit, threshold.value)
-            if d.signal == "source_up":
-                value, shown, description = "down", "up", d.description
-            else:
-                value = VALUE_TEMPLATES[d.unit]
-                relation = "above" if d.above else "below"
-                description = f"{d.description} Now {value}, {relation} {shown}."
-            common: dict[str, Any] = dict(
-                alert=d.name,
-                expr=signal_expr(d, threshold.value, config),
-                summary=f"{d.summary} on {_subject(d, config)}",
-                link_labels=_link_labels(config, d.signal in PER_PROCESS, d.per_cache),
-                description=description,
-                value=value,
-                threshold=shown,
-                anchor=d.anchor,
-                dashboard=dashboard,
+    for threshold in d.thresholds:
+        if d.signal == "source_up":
+            expr = conditions.source_down(config)
+            value, shown, description = "down", "up", d.description
+            default = shown
+        else:
+            expr = conditions.condition(d, threshold, config)
+            value = VALUE_TEMPLATES[d.unit]
+            shown = threshold_template(d, threshold, config)
+            default = show_threshold(d.unit, threshold.value)
+            description = f"{d.description} Now {value}, {d.relation} {shown}."
+        common: dict[str, Any] = dict(
+            alert=d.name,
+            summary=f"{d.summary} on {_subject(d, config)}",
+            link_labels=_link_labels(config, conditions.per_process(d.signal), d.per_cache),
+            description=description,
+            value=value,
+            threshold=shown,
+            threshold_default=default,
+            anchor=d.anchor,
+            dashboard=dashboard,
+            runbook=runbook_url(d, config),
+        )
+        rules.append(
+            AlertRule(
+                expr=expr, for_seconds=threshold.for_seconds, severity=threshold.severity,
+                **common,
             )
+        )  # fmt: skip
+        if can_escalate(d) and threshold.severity == WARNING:
+            after = format_duration(config.alert_escalate_after_seconds)
+            common["summary"] = f"{common['summary']} (escalated: still firing after {after})"
             rules.append(
-                AlertRule(for_seconds=threshold.for_seconds, severity=threshold.severity, **common)
-            )
-            if d.escalates and threshold.severity == WARNING:
-                after = format_duration(config.alert_escalate_after_seconds)
-                escalated = {
+                AlertRule(
+                    expr=conditions.escalation(d, expr, config),
+                    for_seconds=threshold.for_seconds + config.alert_escalate_after_seconds,
+                    severity="critical",
+                    extra_labels={"escalated": "true"},
                     **common,
-                    "summary": f"{common['summary']} (escalated: still firing after {after})",
-                }
-                rules.append(
-                    AlertRule(
-                        for_seconds=threshold.for_seconds + config.alert_escalate_after_seconds,
-                        severity="critical",
-                        extra_labels={"escalated": "true"},
-                        **escalated,
-                    )
                 )
+            )
     return rules
+
+
+def cache_alert_rules(config: BundleSettings) -> list[AlertRule]:
+    """The rules of every alert definition, escalations included, custom alerts last."""
+    return [r for d in alert_definitions(config) for r in alert_rules(d, config)]
 
 
 def redis_and_exporter_rules(config: BundleSettings) -> list[AlertRule]:
@@ -428,29 +447,32 @@ def render_rule(rule: AlertRule, config: BundleSettings) -> dict[str, Any]:
         "description": rule.description,
         "value": rule.value,
         "threshold": rule.threshold,
-        "runbook_url": f"{config.runbook_url}#{rule.anchor}",
+        "runbook_url": rule.runbook or f"{config.runbook_url}#{rule.anchor}",
         "dashboard_url": dashboard,
     }
     return out
 
 
 def recording_file(config: BundleSettings) -> dict[str, Any]:
+    """The signals, then the thresholds in force for them (``conditions.lookup_rules``)."""
     v = q.vocabulary(config)
-    return {
-        "groups": [
-            {
-                "name": "cachewatch.recording",
-                "rules": [{"record": r, "expr": e} for r, e in v.recording_rules()],
-            }
-        ]
-    }
+    rules: list[dict[str, Any]] = [{"record": r, "expr": e} for r, e in v.recording_rules()]
+    rules += conditions.lookup_rules(alert_definitions(config), config)
+    return {"groups": [{"name": "cachewatch.recording", "rules": rules}]}
 
 
 def cache_alerts_file(config: BundleSettings) -> dict[str, Any]:
-    rules = cache_alert_rules(config) + redis_and_exporter_rules(config)[:1]
-    return {
-        "groups": [{"name": "cachewatch.alerts", "rules": [render_rule(r, config) for r in rules]}]
-    }
+    """The cache alerts and CachewatchExporterDown; the custom alerts in a group of their own."""
+    definitions = alert_definitions(config)
+    builtin = [r for d in definitions if d.custom is None for r in alert_rules(d, config)]
+    custom = [r for d in definitions if d.custom is not None for r in alert_rules(d, config)]
+    rules = builtin + redis_and_exporter_rules(config)[:1]
+    groups = [{"name": "cachewatch.alerts", "rules": [render_rule(r, config) for r in rules]}]
+    if custom:
+        groups.append(
+            {"name": "cachewatch.custom", "rules": [render_rule(r, config) for r in custom]}
+        )
+    return {"groups": groups}
 
 
 def redis_alerts_file(config: BundleSettings) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Running a cachewatch process: serve HTTP, print where, stop cleanly on a signal."""
+"""Running a cachewatch process: serve HTTP, print where, reload on SIGHUP, stop cleanly on
+SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -108,6 +109,7 @@ def run_until_stopped(
         sys.stdout.flush()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, exporter.sighup_handler())
     out("cachewatch is serving:")
     say(f"  {url}" for url in urls(server, exporter))
     deadline = time.monotonic() + duration if duration > 0 else None

@@ -59,16 +59,27 @@ def _add_settings(parser: argparse.ArgumentParser, command: str) -> None:
             parser.add_argument(meta.flag, dest=name, metavar=meta.metavar, help=text)
 
 
-def _run_demo(config: Config, _args: argparse.Namespace) -> int:
+def _flags(args: argparse.Namespace) -> dict[str, object]:
+    """The settings given on the command line (argparse's namespace without the command)."""
+    return {k: v for k, v in vars(args).items() if k != "command"}
+
+
+def _reloader(command: str, args: argparse.Namespace) -> Callable[[], Config]:
+    """Loads the configuration as at start: the same flags, the environment and file of now."""
+    flags = _flags(args)
+    return lambda: load_config(command, flags)
+
+
+def _run_demo(config: Config, args: argparse.Namespace) -> int:
     from .run import run_demo
 
-    return run_demo(config)
+    return run_demo(config, _reloader("demo", args))
 
 
-def _run_serve(config: Config, _args: argparse.Namespace) -> int:
+def _run_serve(config: Config, args: argparse.Namespace) -> int:
     from .run import run_serve
 
-    return run_serve(config)
+    return run_serve(config, _reloader("serve", args))
 
 
 def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,8 +87,11 @@ def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_check_config(_config: Config, args: argparse.Namespace) -> int:
+    from ..analysis.definitions import alert_definitions
+
     config = load_config("check-config", {"config_file": args.file}, environ={})
     files.read_files(config, redis=True)  # the files the settings name must load too
+    alert_definitions(config.alerts)  # custom alerts must not take a built-in one's name
     print(json.dumps(describe(config), indent=2, sort_keys=True), flush=True)
     print(f"{args.file}: ok", file=sys.stderr)
     return EXIT_OK
@@ -287,8 +301,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_USAGE
     command = COMMANDS[args.command]
     try:
-        flags = {k: v for k, v in vars(args).items() if k != "command"}
-        config = load_config(command.name, flags) if command.takes_settings else Config()
+        config = load_config(command.name, _flags(args)) if command.takes_settings else Config()
         return command.run(config, args)
     except ConfigError as exc:
         print(f"cachewatch: error: {one_line(str(exc))}", file=sys.stderr)

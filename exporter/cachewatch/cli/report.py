@@ -238,7 +238,34 @@ def render_table(report: dict[str, Any], url: str = "", width: int | None = None
             lines += _wrap(text, width, "  ")
         for advice in cache["recommendations"]:
             lines += _wrap(f"  advice {advice['message']}", width, "  ")
+    statistics = report.get("alert_statistics") or []
+    if statistics:
+        lines += ["", *_wrap("alerts since start:", width)]
+        for record in statistics:
+            lines += _wrap("  " + statistics_line(record, report.get("generated_at")), width, "  ")
     return "\n".join(lines) + "\n"
+
+
+def statistics_line(record: dict[str, Any], now: float | None) -> str:
+    """One alert's history for one cache, in words."""
+
+    def ago(at: float | None) -> str:
+        if at is None:
+            return "never"
+        return "just now" if now is None else f"{units.duration(max(0.0, now - at))} ago"
+
+    fired = record["fired"]
+    text = (
+        f"{record['alertname']} {record['cache']}: fired {fired} time{'s' if fired != 1 else ''}"
+        f", {units.duration(record['firing_seconds'])} firing in all"
+    )
+    mean = record["mean_time_to_resolve_seconds"]
+    if mean is not None:
+        text += f", resolved after {units.duration(mean)} on average"
+    text += (
+        f"; last fired {ago(record['last_fired'])}, last resolved {ago(record['last_resolved'])}"
+    )
+    return text + (" (firing now)" if record["firing_now"] else "")
 
 
 def run_report(url: str, as_json: bool) -> int:

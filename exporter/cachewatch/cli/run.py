@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from ..config import Config
 from ..demo import DemoRunner
-from ..exporter import demo_exporter, serve_exporter
+from ..exporter import Loader, demo_exporter, serve_exporter
 from .errors import UserFacingError
 from .lifecycle import ListenError, run_until_stopped
 from .logs import setup_logging
@@ -17,9 +17,9 @@ from .story import DemoStory
 log = logging.getLogger(__name__)
 
 
-def run_demo(config: Config) -> int:
+def run_demo(config: Config, reload: Loader | None = None) -> int:
     setup_logging(config.log_level, config.log_format)
-    exporter, workload = demo_exporter(config)
+    exporter, workload = demo_exporter(config, reload)
     assert exporter.analysis is not None  # every mode attaches it
     story = DemoStory(workload, exporter.analysis)
     runner = DemoRunner(workload)
@@ -50,10 +50,11 @@ def _opening_then(story: DemoStory) -> Callable[[], list[str]]:
     return lines
 
 
-def run_serve(config: Config) -> int:
-    """The standalone exporter: one Redis server (stats and logical caches) plus this process."""
+def run_serve(config: Config, reload: Loader | None = None) -> int:
+    """The standalone exporter: one Redis server (stats and logical caches) plus this process;
+    ``reload`` loads the configuration again on SIGHUP and ``POST /-/reload``."""
     setup_logging(config.log_level, config.log_format)
-    exporter = serve_exporter(config)
+    exporter = serve_exporter(config, reload)
     # Startup objects live forever: keep them out of the collector's full passes, which would
     # otherwise walk them every few hundred scrapes (a latency spike each time).
     gc.freeze()

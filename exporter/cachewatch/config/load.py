@@ -3,11 +3,13 @@ validated into one frozen ``Config``; and ``describe`` for logs and ``check-conf
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..secret import mask_url_passwords
+from . import alerting
 from .settings import Config, ConfigError, Setting, settings
 from .values import parse_duration, parse_positive_duration
 from .yamlfile import YamlFileError, load_yaml_file
@@ -36,23 +38,30 @@ def _scalar(raw: Any) -> str:
     raise TypeError(f"expected a single value, got {type(raw).__name__}")
 
 
-def _flatten_yaml(document: Any, path: str) -> dict[tuple[str, ...], Any]:
+YamlSettings = dict[tuple[str, ...], Any]
+
+
+def _flatten_yaml(document: Any, path: str) -> tuple[YamlSettings, YamlSettings]:
+    """(the settings by YAML path, the structured sections by YAML path)."""
     if document is None:
-        return {}
+        return {}, {}
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of settings")
-    flat: dict[tuple[str, ...], Any] = {}
+    flat: YamlSettings = {}
+    sections: YamlSettings = {}
 
     def walk(node: dict[Any, Any], prefix: tuple[str, ...]) -> None:
         for key, value in node.items():
             name = (*prefix, str(key).replace("-", "_"))
-            if isinstance(value, dict) and not _is_leaf_mapping(name):
+            if name in SECTIONS:
+                sections[name] = value
+            elif isinstance(value, dict) and not _is_leaf_mapping(name):
                 walk(value, name)
             else:
                 flat[YAML_ALIASES.get(name, name)] = value
 
     walk(document, ())
-    return flat
+    return flat, sections
 
 
 MAPPING_SETTINGS: set[tuple[str, ...]] = {("redis", "caches")}
@@ -62,17 +71,37 @@ YAML_ALIASES: dict[tuple[str, ...], tuple[str, ...]] = {("redis", "caches"): ("r
 """YAML paths spelt differently from their flag (a mapping of many, a flag given once each)."""
 
 
+SECTIONS = frozenset({alerting.OVERRIDES_PATH, alerting.CUSTOM_PATH})
+"""YAML paths of the structured sections (``config/alerting.py`` parses them)."""
+
+
 def _is_leaf_mapping(path: tuple[str, ...]) -> bool:
     return path in MAPPING_SETTINGS
 
 
-def read_yaml(path: str) -> dict[tuple[str, ...], Any]:
-    """The settings of a YAML configuration file, by YAML path."""
+def read_yaml(path: str) -> tuple[YamlSettings, YamlSettings]:
+    """The settings of a YAML configuration file, and its structured sections, by YAML path."""
     try:
         document = load_yaml_file(path)
     except YamlFileError as exc:
         raise ConfigError(f"--config.file: {exc}") from None  # the flag, as everywhere
     return _flatten_yaml(document, path)
+
+
+def _with_sections(config: Config, sections: YamlSettings, path: str) -> Config:
+    """``config`` with the alert sections of the file at ``path``: custom alerts first, so
+    that overrides may name them."""
+    custom = alerting.parse_custom_alerts(
+        sections.get(alerting.CUSTOM_PATH), f"{path}: {'.'.join(alerting.CUSTOM_PATH)}"
+    )
+    defaults = {name: getattr(config, name) for name, _ in alerting.per_cache_settings().values()}
+    overrides = alerting.parse_overrides(
+        sections.get(alerting.OVERRIDES_PATH),
+        f"{path}: {'.'.join(alerting.OVERRIDES_PATH)}",
+        custom,
+        defaults,
+    )
+    return dataclasses.replace(config, custom_alerts=custom, alert_overrides=overrides)
 
 
 def load_config(
@@ -90,10 +119,12 @@ def load_config(
     declared = settings()
     by_path = {meta.yaml_path: (name, meta) for name, meta, _ in declared}
     values: dict[str, Any] = {}
+    sections: YamlSettings = {}
 
     config_path = flags.get("config_file") or environ.get("CACHEWATCH_CONFIG_FILE")
     if config_path:
-        for path, raw in read_yaml(str(config_path)).items():
+        flat, sections = read_yaml(str(config_path))
+        for path, raw in flat.items():
             if path not in by_path:
                 raise ConfigError(f"{config_path}: unknown setting {'.'.join(path)!r}")
             name, meta = by_path[path]
@@ -114,25 +145,14 @@ def load_config(
     except TypeError as exc:  # pragma: no cover - a declaration bug, not a user mistake
         raise ConfigError(str(exc)) from None
     validate(config)
+    if sections:
+        config = _with_sections(config, sections, str(config_path))
     return config
 
 
 def _check_thresholds(config: Config) -> None:
-    if config.hit_ratio_critical > config.hit_ratio_warning:
-        raise ConfigError(
-            "alerts.hit-ratio-critical must not be above alerts.hit-ratio-warning "
-            f"({config.hit_ratio_critical} > {config.hit_ratio_warning})"
-        )
-    if config.memory_critical_mb < config.memory_warning_mb:
-        raise ConfigError(
-            "alerts.memory-critical-mb must not be below alerts.memory-warning-mb "
-            f"({config.memory_critical_mb} < {config.memory_warning_mb})"
-        )
-    if config.error_ratio_critical < config.error_ratio_warning:
-        raise ConfigError(
-            "alerts.error-ratio-critical must not be below alerts.error-ratio-warning "
-            f"({config.error_ratio_critical} < {config.error_ratio_warning})"
-        )
+    fields = [name for name, _ in alerting.per_cache_settings().values()]
+    alerting.check_threshold_order({name: getattr(config, name) for name in fields})
 
 
 def _check_readable(flag: str, path: str | None) -> None:
@@ -227,4 +247,15 @@ def describe(config: Config) -> dict[str, Any]:
         if isinstance(value, str):
             value = mask_url_passwords(value)  # e.g. http://user:password@alertmanager:9093
         shown[meta.key] = value
+    overrides: dict[str, dict[str, float]] = {}
+    keys = {name: key for key, (name, _) in alerting.per_cache_settings().items()}
+    for override in config.alert_overrides:
+        overrides.setdefault(override.cache, {})[keys.get(override.key, override.key)] = (
+            override.value
+        )
+    shown[".".join(alerting.OVERRIDES_PATH)] = overrides
+    shown[".".join(alerting.CUSTOM_PATH)] = [
+        {k: v for k, v in dataclasses.asdict(alert).items() if k != "origin"}
+        for alert in config.custom_alerts
+    ]
     return shown

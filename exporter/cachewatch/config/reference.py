@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .. import catalog
+from .alerting import CUSTOM_KEYS, CUSTOM_SIGNALS, OPERATORS, per_cache_settings
 from .settings import HIDDEN_COMMANDS, settings
 
 DEFAULT_PATH = Path("docs/configuration.md")
@@ -36,7 +38,63 @@ def render() -> str:
         commands = ", ".join(sorted(meta.commands - HIDDEN_COMMANDS)) or "library only"
         env = f"`{meta.env}`" + (f" (else `{meta.fallback_env}`)" if meta.fallback_env else "")
         lines.append(f"| `{meta.flag}` | {env} | {shown} | {commands} | {meta.help} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + alert_sections()) + "\n"
+
+
+def alert_sections() -> list[str]:
+    """The YAML-only alert sections: per-cache thresholds and custom alerts."""
+    thresholds = ", ".join(f"`{key}`" for key in per_cache_settings())
+    metrics = ", ".join(
+        f"`{spec.name}`{' (rate)' if spec.type == 'counter' else ''}" for spec in catalog.ALERTABLE
+    )
+    signals = "; ".join(f"`{name}`: {catalog.SIGNALS[name].meaning}" for name in CUSTOM_SIGNALS)
+    return [
+        "",
+        "## Alert sections of the YAML file",
+        "",
+        "Two sections under `alerts:` hold more than one value, so they are YAML only (read",
+        "by `config/alerting.py`; a mistake is one line naming the file and the path in it,",
+        "exit status 2). A running process re-reads the file on SIGHUP and `POST /-/reload`",
+        "and applies its alert thresholds and escalation at once: the alert states,",
+        "`cachewatch_alert_threshold` and the generated rules (which compare against that",
+        "series) follow; other changed settings are named in the log and wait for a restart.",
+        "",
+        "`alerts.overrides` gives single caches their own thresholds, in the units of the",
+        f"settings: `{{CACHE: {{KEY: VALUE}}}}`, where KEY is one of {thresholds}, or the name",
+        "of a custom alert.",
+        "",
+        "`alerts.custom` is a list of alerts, each with the keys "
+        + ", ".join(f"`{key}`" for key in CUSTOM_KEYS)
+        + ". `alert` is its name (letters, digits, `_`; not a built-in alert's); exactly one of",
+        "`metric` and `signal` says what it reads; `op` is one of "
+        + " ".join(f"`{op}`" for op in OPERATORS)
+        + "; `threshold` is a number in the unit",
+        "of what it reads; `severity` is `warning` (default) or `critical`; `for` defaults to",
+        "`alerts.for`; `escalation` (default: on for a warning) escalates a warning still",
+        "firing after `alerts.escalate-after` to critical; `summary` and `description` are the",
+        "annotations' text; `runbook` is the what-to-do of its section in the generated",
+        "`docs/runbook-custom.md`.",
+        "",
+        f"Metrics a custom alert may read: {metrics}. A gauge is read per process, as the",
+        "exporter publishes it; a counter as its per-second rate over `alerts.rate-window`,",
+        "summed over the service's replicas and the labels besides `cache`.",
+        "",
+        f"Signals: {signals}.",
+        "",
+        "```yaml",
+        "alerts:",
+        "  hit_ratio_warning: 0.8",
+        "  overrides:",
+        "    search_cache: {hit_ratio_warning: 0.5, memory_warning_mb: 200}",
+        "  custom:",
+        "    - alert: CacheTooManyEntries",
+        "      metric: cache_size",
+        '      op: ">="',
+        "      threshold: 50000",
+        "      for: 10m",
+        "      runbook: Raise maxsize, or shorten the TTL so that entries expire.",
+        "```",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..secret import Secret
 from .redisurl import (
@@ -40,6 +40,9 @@ from .values import (
     parse_positive_int,
     parse_ratio,
 )
+
+if TYPE_CHECKING:
+    from .alerting import CustomAlert, ThresholdOverride
 
 ENV_PREFIX = "CACHEWATCH_"
 DEFAULT_PORT = 10287
@@ -73,6 +76,9 @@ class Setting:
     multiple: bool = False
     secret: bool = False
     metavar: str = "VALUE"
+    per_cache: bool = False
+    """A threshold that a cache may override (``alerts.overrides``) and that a running
+    process may change (``configure_alert_threshold``, a reload)."""
     fallback_env: str | None = None
     """A second variable read when ``env`` is unset (another tool's name for the setting)."""
 
@@ -115,12 +121,22 @@ def setting(
     multiple: bool = False,
     secret: bool = False,
     metavar: str = "VALUE",
+    per_cache: bool = False,
     fallback_env: str | None = None,
 ) -> Any:
     """A ``Config`` field declared together with how it is set."""
     env_name = env or ENV_PREFIX + re.sub(r"[.\-]", "_", key).upper()
     meta = Setting(
-        key, help, parse, env_name, frozenset(commands), multiple, secret, metavar, fallback_env
+        key,
+        help,
+        parse,
+        env_name,
+        frozenset(commands),
+        multiple,
+        secret,
+        metavar,
+        per_cache=per_cache,
+        fallback_env=fallback_env,
     )
     if multiple:
         return field(default_factory=lambda: tuple(default), metadata={"setting": meta})
@@ -200,12 +216,12 @@ class Config:
     hit_ratio_warning: float = setting(
         "alerts.hit-ratio-warning", 0.80, "CacheHitRatioLow warning below this hit ratio.",
         parse_ratio, env="CACHE_HIT_RATIO_WARNING_THRESHOLD", commands=THRESHOLD_COMMANDS,
-        metavar="RATIO",
+        metavar="RATIO", per_cache=True,
     )  # fmt: skip
     hit_ratio_critical: float = setting(
         "alerts.hit-ratio-critical", 0.50, "CacheHitRatioLow critical below this hit ratio.",
         parse_ratio, env="CACHE_HIT_RATIO_CRITICAL_THRESHOLD", commands=THRESHOLD_COMMANDS,
-        metavar="RATIO",
+        metavar="RATIO", per_cache=True,
     )  # fmt: skip
     hit_ratio_min_request_rate: float = setting(
         "alerts.hit-ratio-min-request-rate", 1.0,
@@ -216,54 +232,54 @@ class Config:
     memory_warning_mb: float = setting(
         "alerts.memory-warning-mb", 500.0, "CacheMemoryHigh warning above this many MB.",
         parse_non_negative, env="CACHE_MEMORY_WARNING_THRESHOLD_MB", commands=THRESHOLD_COMMANDS,
-        metavar="MB",
+        metavar="MB", per_cache=True,
     )  # fmt: skip
     memory_critical_mb: float = setting(
         "alerts.memory-critical-mb", 1000.0, "CacheMemoryHigh critical above this many MB.",
         parse_non_negative, env="CACHE_MEMORY_CRITICAL_THRESHOLD_MB",
-        commands=THRESHOLD_COMMANDS, metavar="MB",
+        commands=THRESHOLD_COMMANDS, metavar="MB", per_cache=True,
     )  # fmt: skip
     memory_near_limit_ratio: float = setting(
         "alerts.memory-near-limit-ratio", 0.90,
         "CacheMemoryNearLimit above this share of the cache's memory limit.",
         parse_ratio, env="CACHE_MEMORY_NEAR_LIMIT_RATIO", commands=THRESHOLD_COMMANDS,
-        metavar="RATIO",
+        metavar="RATIO", per_cache=True,
     )  # fmt: skip
     memory_full_soon_seconds: float = setting(
         "alerts.memory-full-soon", 4 * 3600.0,
         "CacheMemoryFullSoon when the memory limit is forecast to be reached within this time.",
         parse_positive_duration, env="CACHE_MEMORY_FULL_SOON_WITHIN",
-        commands=THRESHOLD_COMMANDS, metavar="DURATION",
+        commands=THRESHOLD_COMMANDS, metavar="DURATION", per_cache=True,
     )  # fmt: skip
     error_ratio_warning: float = setting(
         "alerts.error-ratio-warning", 0.05,
         "CacheErrorRateHigh warning above this share of failed operations.",
         parse_ratio, env="CACHE_ERROR_RATE_WARNING_THRESHOLD", commands=THRESHOLD_COMMANDS,
-        metavar="RATIO",
+        metavar="RATIO", per_cache=True,
     )  # fmt: skip
     error_ratio_critical: float = setting(
         "alerts.error-ratio-critical", 0.20,
         "CacheErrorRateHigh critical above this share of failed operations.",
         parse_ratio, env="CACHE_ERROR_RATE_CRITICAL_THRESHOLD", commands=THRESHOLD_COMMANDS,
-        metavar="RATIO",
+        metavar="RATIO", per_cache=True,
     )  # fmt: skip
     eviction_ratio_warning: float = setting(
         "alerts.eviction-ratio-warning", 0.20,
         "CacheEvictionRateHigh warning above this many evictions per put.",
         parse_non_negative, env="CACHE_EVICTION_RATE_WARNING_THRESHOLD",
-        commands=THRESHOLD_COMMANDS, metavar="RATIO",
+        commands=THRESHOLD_COMMANDS, metavar="RATIO", per_cache=True,
     )  # fmt: skip
     latency_p99_warning_seconds: float = setting(
         "alerts.latency-p99-warning", 0.1,
         "CacheLatencyHigh warning above this p99 operation latency.",
         parse_positive_duration, env="CACHE_LATENCY_P99_WARNING_THRESHOLD",
-        commands=THRESHOLD_COMMANDS, metavar="DURATION",
+        commands=THRESHOLD_COMMANDS, metavar="DURATION", per_cache=True,
     )  # fmt: skip
     cleanup_stalled_factor: float = setting(
         "alerts.cleanup-stalled-factor", 3.0,
         "CacheCleanupStalled when no cleanup ran for this many times its usual interval.",
         parse_non_negative, env="CACHE_CLEANUP_STALLED_FACTOR", commands=THRESHOLD_COMMANDS,
-        metavar="FACTOR",
+        metavar="FACTOR", per_cache=True,
     )  # fmt: skip
     alert_for_seconds: float = setting(
         "alerts.for", 300.0,
@@ -283,6 +299,11 @@ class Config:
         parse_duration, env="CACHE_ALERT_NOTIFY_COOLDOWN", commands=THRESHOLD_COMMANDS,
         metavar="DURATION",
     )  # fmt: skip
+    # --- the alert sections of the YAML file that hold more than one value (config/alerting.py)
+    alert_overrides: tuple[ThresholdOverride, ...] = ()
+    """``alerts.overrides``: the thresholds of single caches."""
+    custom_alerts: tuple[CustomAlert, ...] = ()
+    """``alerts.custom``: the alerts the file defines."""
 
     # --- Redis source (cachewatch serve) -------------------------------------------------------
     redis_addr: RedisAddress | None = setting(
@@ -494,6 +515,12 @@ class Config:
         "Runbook URL the generated alerts' runbook_url annotations link to (plus #alertname).",
         commands=("generate",), metavar="URL",
     )  # fmt: skip
+    custom_runbook_url: str | None = setting(
+        "bundle.custom-runbook-url", None,
+        "URL of the generated runbook of the custom alerts (docs/runbook-custom.md) that their "
+        "runbook_url annotations link to (plus #alertname); none: next to bundle.runbook-url.",
+        commands=("generate",), metavar="URL",
+    )  # fmt: skip
     alertmanager_url: str = setting(
         "alertmanager.url", "http://localhost:9093",
         "Alertmanager base URL for the alerts commands (list, silences, ack).",
@@ -609,6 +636,8 @@ class AlertSettings:
     alert_rate_window: float = _DEFAULTS.alert_rate_window
     trend_window: float = _DEFAULTS.trend_window
     """The window of the trend fits, and so of the memory-full forecast an alert reads."""
+    alert_overrides: tuple[ThresholdOverride, ...] = ()
+    custom_alerts: tuple[CustomAlert, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -625,6 +654,7 @@ class BundleSettings(AlertSettings):
 
     grafana_url: str = _DEFAULTS.grafana_url
     runbook_url: str = _DEFAULTS.runbook_url
+    custom_runbook_url: str | None = _DEFAULTS.custom_runbook_url
     group_labels: tuple[str, ...] = _DEFAULTS.group_labels
     redis_replica_lag_seconds: float = _DEFAULTS.redis_replica_lag_seconds
     redis_min_sentinels: int = _DEFAULTS.redis_min_sentinels

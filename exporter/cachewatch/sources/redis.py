@@ -218,6 +218,8 @@ class RedisSource:
         self.node = settings
         """The settings of the server polled now (another one after a master switch)."""
         self.watch = MasterWatch(settings.sentinel, settings) if settings.sentinel else None
+        self._follow_lock = threading.Lock()
+        """Polls and census steps both ask the Sentinels; one switch at a time."""
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.clock = clock
@@ -264,6 +266,10 @@ class RedisSource:
             return self._client
 
     def _follow_master(self) -> None:
+        with self._follow_lock:
+            self._follow_master_now()
+
+    def _follow_master_now(self) -> None:
         """Ask the Sentinels where the master is; move to it when it changed (a failover):
         a new client, the census on the new server, and one log line."""
         assert self.watch is not None
@@ -549,6 +555,8 @@ class RedisSource:
         """One census step now (the thread's body; tests and the benchmark call it directly)."""
         if self.census is None:
             return
+        if self.watch is not None:
+            self._follow_master()  # the census follows a failover between scrapes too
         memory_allowed = self.census.memory_allowed
         self.census.step(CensusCalls(self.client()))
         if memory_allowed and not self.census.memory_allowed:

@@ -1,7 +1,8 @@
 """The HTTP server under the WSGI app: strict about requests, bounded in what it holds.
 
 Limits: request line (URL) and header block sizes, number of headers, no request bodies,
-GET and HEAD only, a deadline for each request head (slow clients cannot hold a thread), and
+GET and HEAD (and POST without a body, which the routes allow for actions such as
+``/-/reload`` only), a deadline for each request head (slow clients cannot hold a thread), and
 a cap on concurrent connections. Every bad request gets a 4xx and the connection is closed.
 TLS handshakes happen in the connection's own thread, so a client that never finishes one
 blocks nobody. HTTP/1.1 keep-alive, as Prometheus scrapes: several requests per connection
@@ -32,7 +33,7 @@ MAX_HEADERS = 64
 REQUEST_TIMEOUT = 10.0
 KEEP_ALIVE_IDLE = 60.0
 MAX_CONNECTIONS = 128
-ALLOWED_METHODS = ("GET", "HEAD")
+ALLOWED_METHODS = ("GET", "HEAD", "POST")
 
 
 class _HeadTooLarge(Exception):
@@ -183,7 +184,7 @@ class RequestHandler(WSGIRequestHandler):
         if self.command not in ALLOWED_METHODS:
             self._reject(
                 HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed", (("Allow", "GET, HEAD"),)
-            )
+            )  # POST is for the actions only: the routes name them
             return
         length = (self.headers.get("Content-Length") or "0").strip()
         if self.headers.get("Transfer-Encoding") is not None or length != "0":
@@ -230,6 +231,8 @@ class HardenedWSGIServer(ThreadingMixIn, WSGIServer):
         # socketserver's bind without wsgiref's socket.getfqdn(), which can stall on DNS.
         if self.allow_reuse_address and hasattr(socket, "SO_REUSEADDR"):
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.allow_reuse_port and hasattr(socket, "SO_REUSEPORT"):
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self.socket.bind(self.server_address)
         self.server_address = self.socket.getsockname()
         host, port = self.server_address[:2]

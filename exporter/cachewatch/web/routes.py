@@ -1,7 +1,9 @@
-"""The routing of the exporter's HTTP endpoints: the status page at /, /metrics, and the
-JSON and WSGI routes a site adds (/health, /report, /alerts, /probe, the probes).
+"""The routing of the exporter's HTTP endpoints: the status page at /, /metrics, the JSON
+and WSGI routes a site adds (/health, /report, /alerts, /probe, the probes), and its
+actions (/-/reload).
 
-Only GET and HEAD; unknown paths are 404, other methods 405, malformed requests 400 (the
+GET and HEAD everywhere but at the actions, which take POST only (as Prometheus's
+/-/reload does); unknown paths are 404, other methods 405, malformed requests 400 (the
 limits on request size live in ``httpd``; TLS and basic auth in ``server`` and ``auth``).
 /metrics is ``metrics``'s app: content negotiation, gzip, single flight. A JSON route with
 a page answers HTML to a browser (``Accept: text/html`` first) and JSON to everyone else.
@@ -33,6 +35,10 @@ JsonHandler = Callable[[Mapping[str, str]], tuple[int, Any]]
 """Takes the query parameters; returns (HTTP status, JSON-serialisable body)."""
 
 
+ActionHandler = Callable[[], tuple[int, Any]]
+"""Does something (reload the configuration); returns (HTTP status, JSON body)."""
+
+
 @dataclass(frozen=True)
 class Route:
     path: str
@@ -40,6 +46,15 @@ class Route:
     handler: JsonHandler
     page: PageRenderer | None = None
     """Renders the handler's JSON for a browser."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """A POST endpoint that changes the running process (``/-/reload``)."""
+
+    path: str
+    description: str
+    handler: ActionHandler
 
 
 class Site(Protocol):
@@ -53,6 +68,9 @@ class Site(Protocol):
 
     @property
     def wsgi_routes(self) -> Mapping[str, tuple[str, WSGIApp]]: ...
+
+    @property
+    def actions(self) -> Mapping[str, Action]: ...
 
     @property
     def links(self) -> Mapping[str, str | None]:
@@ -165,6 +183,8 @@ def make_wsgi_app(exporter: Site) -> WSGIApp:
         path = environ.get("PATH_INFO", "/") or "/"
         query_string = environ.get("QUERY_STRING", "")
         known = path in ("/", "/metrics") or path in exporter.routes or path in exporter.wsgi_routes
+        if path in exporter.actions:
+            return _action(exporter.actions[path], method, start_response)
         if not known:
             return respond(start_response, "404 Not Found", b"not found\n", "text/plain")
         if method not in ("GET", "HEAD"):
@@ -202,3 +222,20 @@ def make_wsgi_app(exporter: Site) -> WSGIApp:
         return [] if method == "HEAD" else body
 
     return app
+
+
+def _action(action: Action, method: str, start_response: StartResponse) -> list[bytes]:
+    """POST only; the handler's JSON, or a 503 with the detail in the log if it fails."""
+    if method != "POST":
+        return respond(
+            start_response,
+            "405 Method Not Allowed",
+            b"only POST requests allowed\n",
+            "text/plain",
+            [("Allow", "POST")],
+        )
+    try:
+        code, payload = action.handler()
+        return _json(start_response, code, payload, False)
+    except Exception:  # noqa: BLE001 - never a 500 or a traceback to the client
+        return _internal_error(start_response, action.path)

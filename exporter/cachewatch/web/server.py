@@ -49,8 +49,19 @@ class HttpServer:
         self._thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def serve(app: WSGIApp, host: str, port: int, web_config: WebConfig | None = None) -> HttpServer:
+def serve(
+    app: WSGIApp,
+    host: str,
+    port: int,
+    web_config: WebConfig | None = None,
+    *,
+    shared_port: bool = False,
+) -> HttpServer:
     """Serve ``app`` on ``host:port`` from a daemon thread; port 0 picks a free port.
+
+    ``shared_port``: bind with ``SO_REUSEPORT``, so that every worker of a multi-process
+    application can serve the same port (each answers with the same aggregate, and the
+    kernel spreads the scrapes); Linux allows it to processes of the same user only.
 
     With a web configuration: TLS on the socket and basic auth in front of ``app`` (but for
     the probes, ``probes.PATHS``).
@@ -64,6 +75,8 @@ def serve(app: WSGIApp, host: str, port: int, web_config: WebConfig | None = Non
     if web_config is not None:
         context = web_config.tls.context() if web_config.tls is not None else None
         app = protect(app, web_config, open_paths=probes.PATHS)
+    if shared_port:
+        server_class = type(server_class.__name__, (server_class,), {"allow_reuse_port": True})
     server = make_server(host, port, app, server_class=server_class, handler_class=RequestHandler)
     assert isinstance(server, HardenedWSGIServer)
     server.ssl_context = context
