@@ -188,6 +188,15 @@ def test_an_application_s_own_sighup_handler_is_left_alone(exporter: Exporter) -
         signal.signal(signal.SIGHUP, previous)
 
 
+def test_a_sighup_ignored_by_nohup_still_reloads(exporter: Exporter) -> None:
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # what nohup hands down
+    try:
+        assert exporter.reload_on_sighup() is True
+        assert signal.getsignal(signal.SIGHUP) not in (signal.SIG_IGN, signal.SIG_DFL)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def test_an_exporter_without_a_configuration_says_so(exporter: Exporter) -> None:
     result = exporter.reload()
     assert not result.ok and "no configuration" in result.error

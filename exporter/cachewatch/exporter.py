@@ -207,12 +207,13 @@ class Exporter:
         return on_sighup
 
     def reload_on_sighup(self) -> bool:
-        """Reload on SIGHUP inside an application, unless it handles SIGHUP itself (its
-        handler is not the default, which would end the process) or this is not the main
+        """Reload on SIGHUP inside an application, unless it handles SIGHUP itself (a
+        handler of its own; the default ends the process, and an ignored SIGHUP is what
+        ``nohup`` hands down, not the application's choice) or this is not the main
         thread (only it may set handlers). True when the handler is set."""
         if threading.current_thread() is not threading.main_thread():
             return False
-        if signal.getsignal(signal.SIGHUP) is not signal.SIG_DFL:
+        if signal.getsignal(signal.SIGHUP) not in (signal.SIG_DFL, signal.SIG_IGN):
             return False
         signal.signal(signal.SIGHUP, self.sighup_handler())
         return True
