@@ -148,3 +148,32 @@ def test_instrument_rejects_what_is_not_a_mapping(cache_table: CacheRegistry) ->
         cachewatch.watch_lru(len, "bad", registry=cache_table)
     with pytest.raises(ValueError, match="non-empty"):
         cachewatch.cache_metrics("  ", registry=cache_table)
+
+
+def test_lookups_are_counted_not_timed_unless_asked_for(cache_table: CacheRegistry) -> None:
+    counted = cachewatch.instrument({"k": 1}, "counted", registry=cache_table)
+    timed = cachewatch.instrument({"k": 1}, "timed", latency_sample_every=4, registry=cache_table)
+    for _ in range(40):
+        assert counted.get("k") == 1 and timed["k"] == 1
+        assert counted.get("absent") is None and timed.get("absent") is None
+    assert counted.recorder.latency("get").snapshot().count == 0
+    assert timed.recorder.latency("get").snapshot().count == 80 // 4  # one in four lookups
+    assert timed.recorder.hits.value == 40 and timed.recorder.misses.value == 40
+    with pytest.raises(ValueError, match="at least 1"):
+        cachewatch.instrument({}, "bad", latency_sample_every=0, registry=cache_table)
+
+
+def test_attributes_of_the_wrapped_cache_read_through(cache_table: CacheRegistry) -> None:
+    class Tagged(dict[str, int]):
+        kind = "class attribute"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.owner = "instance attribute"
+
+    wrapped = cachewatch.instrument(Tagged(), "tagged", registry=cache_table)
+    assert wrapped.kind == "class attribute" and wrapped.owner == "instance attribute"
+    assert wrapped.copy() == {}  # dict's own methods the wrapper does not define
+    assert isinstance(wrapped, cachewatch.InstrumentedMapping)
+    with pytest.raises(AttributeError):
+        wrapped.no_such_attribute  # noqa: B018

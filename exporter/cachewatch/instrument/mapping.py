@@ -1,20 +1,26 @@
 """The mapping wrapper: ``instrument(cache, name)`` for a dict, a cachetools cache or any
 other MutableMapping.
 
-The hot path is one lookup in the wrapped cache plus one lock-free
-counter bump; latency is timed on a sample of operations (every ``latency_sample_every``-th)
-because timing and a histogram update cost ten times the lookup itself.
+A hit is one lookup in the wrapped cache, one check of ``gate.WATCH`` and one lock-free
+counter bump. Lookups are not timed unless asked for (``latency_sample_every``): a dict
+lookup takes less time than the two clock reads that would time it, and Micrometer does not
+time in-process cache gets either. Remote caches (``trace_cache_operation``,
+``instrument_redis``) are always timed.
 
-Tracing adds one check of ``tracing.spans.TRACING`` to each operation while it is off. While it
-is on, an operation that ``spans.sample()`` picks takes a separate, fully timed path
-that records a span and gives its latency observation the span's trace id (an exemplar).
-A lookup inside a ``trace_cache_operation`` of the same cache takes that path too, and hands
-its counts to the operation (``nesting``: one lookup counts once); while no operation is
-open anywhere in the process, that costs one more module-flag check.
+``WATCH`` is non-empty while tracing is on or an operation is open anywhere in the process;
+then a lookup takes ``_watched_get``, which asks whether it is sampled as a span (recorded
+after the fact: nothing runs inside an in-process lookup, so its span never needs to be the
+active one) and whether it belongs to an open ``trace_cache_operation`` of the same cache
+(``nesting``: one lookup counts once).
 
-Every attribute read on the mapping itself goes through the ``__getattr__`` hook (CPython
-3.11 does not specialise attribute access on such classes): about 300 instructions each,
-ten times a module attribute. So the hot path reads each attribute at most once.
+The wrapper has no ``__getattr__``: CPython 3.11 specialises no attribute access on a class
+that has one, which made every ``self._...`` read on the hot path several times dearer
+(bench/instrument.py: a hit cost 186 ns with it, against a bare ``dict.get`` of 17 ns).
+Attributes of the wrapped cache (``maxsize``, ``ttl``, ...) are forwarded by properties of
+a subclass made once per wrapped type and attribute set (``_forwarding_class``).
+
+The counting lines of ``get``, ``__getitem__``, ``_plain_get`` and ``_watched_get`` repeat
+one another on purpose: a Python call costs more than the lookup they count.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from collections.abc import (
     MutableMapping,
     ValuesView,
 )
-from time import perf_counter
+from threading import Lock
+from time import perf_counter, perf_counter_ns, time_ns
 from typing import Any, Generic, TypeVar, cast
 
 from ..tracing import spans as _tracing
 from ..tracing.attributes import CACHE_HIT
 from . import nesting as _nesting
+from .gate import WATCH
 from .memory import EntrySizeSampler
 from .nesting import Claim, claim_on
 from .recorder import CacheRecorder, Reading
@@ -42,7 +50,6 @@ from .table import CacheTable, default_table
 K = TypeVar("K")
 V = TypeVar("V")
 
-DEFAULT_LATENCY_SAMPLE_EVERY = 64
 SIZE_SAMPLE_EVERY = 16
 _MISSING: Any = object()
 _HOOKED = "_cachewatch_hooked"
@@ -90,14 +97,13 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
     Lookups (``[]``, ``get``, ``setdefault``) count hits and misses; a stored ``None``,
     ``0`` or ``""`` is a hit. Writes count puts, deletes count removals; for cachetools
     caches, capacity evictions and TTL expirations are counted as such. ``in`` is not a
-    lookup. Unknown attributes (``maxsize``, ``ttl``, ...) are read from the wrapped cache.
+    lookup. Attributes of the wrapped cache (``maxsize``, ``ttl``, ...) are read through.
     """
 
     __slots__ = (
         "__weakref__",
         "_cache",
         "_claims",
-        "_countdown",
         "_get",
         "_get_latency",
         "_hits",
@@ -108,18 +114,12 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         "_raw_popitem",
         "_recorder",
         "_removals",
-        "_sample_every",
         "_sizes",
     )
+    _timed = False
+    """Whether every lookup outside a span is timed too (``TimedMapping``)."""
 
-    def __init__(
-        self,
-        cache: MutableMapping[K, V],
-        recorder: CacheRecorder,
-        latency_sample_every: int = DEFAULT_LATENCY_SAMPLE_EVERY,
-    ) -> None:
-        if latency_sample_every < 1:
-            raise ValueError("latency_sample_every must be at least 1")
+    def __init__(self, cache: MutableMapping[K, V], recorder: CacheRecorder) -> None:
         self._cache = cache
         self._recorder = recorder
         self._claims = recorder.claims
@@ -130,8 +130,6 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         self._removals = recorder.removals.counter
         self._get_latency = recorder.latency("get")
         self._put_latency = recorder.latency("put")
-        self._sample_every = latency_sample_every
-        self._countdown = 0
         self._put_countdown = 0
         self._sizes = EntrySizeSampler()
         base = _cachetools_base(cache)
@@ -142,65 +140,77 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
 
     # --- lookups ----------------------------------------------------------------------------
     def __getitem__(self, key: K) -> V:
-        if _tracing.TRACING and _tracing.sample():
-            value = self._slow_get(key, _MISSING, True, True, self._claim())
+        if WATCH:
+            value = self._watched_get(key, _MISSING, True)
             if value is _MISSING:
                 raise KeyError(key)
             return cast(V, value)
-        if _nesting.OPEN and (claim := self._claim()) is not None:
-            value = self._slow_get(key, _MISSING, True, False, claim)
-            if value is _MISSING:
-                raise KeyError(key)
-            return cast(V, value)
-        countdown = self._countdown
-        if countdown > 0:
-            self._countdown = countdown - 1
-            try:
-                value = self._cache[key]
-            except KeyError:
-                next(self._misses)
-                raise
-            except Exception as exc:
-                self._recorder.error("get", exc)
-                raise
-        else:
-            self._countdown = self._sample_every - 1
-            start = perf_counter()
-            try:
-                value = self._cache[key]
-            except KeyError:
-                self._get_latency.observe(perf_counter() - start)
-                next(self._misses)
-                raise
-            except Exception as exc:
-                self._recorder.error("get", exc)
-                raise
-            self._get_latency.observe(perf_counter() - start)
+        try:
+            value = self._cache[key]
+        except KeyError:
+            next(self._misses)
+            raise
+        except Exception as exc:
+            self._recorder.error("get", exc)
+            raise
         next(self._hits)
         return value
 
     def get(self, key: K, default: Any = None) -> Any:
-        if _tracing.TRACING and _tracing.sample():
-            return self._slow_get(key, default, False, True, self._claim())
-        if _nesting.OPEN and (claim := self._claim()) is not None:
-            return self._slow_get(key, default, False, False, claim)
-        countdown = self._countdown
-        if countdown > 0:
-            self._countdown = countdown - 1
-            try:
+        if WATCH:
+            return self._watched_get(key, default, False)
+        try:
+            value = self._get(key, _MISSING)
+        except Exception as exc:
+            self._recorder.error("get", exc)
+            raise
+        if value is _MISSING:
+            next(self._misses)
+            return default
+        next(self._hits)
+        return value
+
+    def _plain_get(self, key: K, default: Any, subscript: bool) -> Any:
+        """A lookup counted as on the hot path (``default`` when it misses); ``subscript``
+        looks up with ``[]`` so that ``__missing__`` runs."""
+        try:
+            if subscript:
+                try:
+                    value = self._cache[key]
+                except KeyError:
+                    value = _MISSING
+            else:
                 value = self._get(key, _MISSING)
-            except Exception as exc:
-                self._recorder.error("get", exc)
-                raise
-        else:
-            self._countdown = self._sample_every - 1
-            start = perf_counter()
-            try:
+        except Exception as exc:
+            self._recorder.error("get", exc)
+            raise
+        if value is _MISSING:
+            next(self._misses)
+            return default
+        next(self._hits)
+        return value
+
+    def _watched_get(self, key: K, default: Any, subscript: bool) -> Any:
+        """A lookup while tracing is on or an operation is open somewhere. ``sample`` is a
+        function that says no while tracing is off, so it is called without reading the
+        flag first; an unsampled lookup outside any operation is counted here, inline."""
+        traced = _tracing.sample()
+        claim = self._claim() if _nesting.OPEN else None
+        if traced or claim is not None:
+            return self._slow_get(key, default, subscript, traced, claim)
+        if self._timed:
+            return self._plain_get(key, default, subscript)
+        try:
+            if subscript:
+                try:
+                    value = self._cache[key]
+                except KeyError:
+                    value = _MISSING
+            else:
                 value = self._get(key, _MISSING)
-            except Exception as exc:
-                self._recorder.error("get", exc)
-                raise
-            self._get_latency.observe(perf_counter() - start)
+        except Exception as exc:
+            self._recorder.error("get", exc)
+            raise
         if value is _MISSING:
             next(self._misses)
             return default
@@ -214,16 +224,12 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         self, key: K, default: Any, subscript: bool, traced: bool, claim: Claim | None
     ) -> Any:
         """A lookup that is recorded as a span (``traced``), or handed to the operation
-        that ``claim``s this cache, or both; a traced lookup's latency carries the trace id
-        as an exemplar. ``subscript`` looks up with ``[]`` so that ``__missing__`` runs."""
-        name = self._recorder.name
-        span = (
-            _tracing.start_span("get " + name, _tracing.cache_attributes(name, "get", key))
-            if traced
-            else None
-        )
-        sink: CacheRecorder | Claim = self._recorder if claim is None else claim
-        start = perf_counter()
+        that ``claim``s this cache, or both. A traced lookup is timed, and its latency
+        carries the span's trace id as an exemplar."""
+        started = time_ns() if traced else 0
+        start = perf_counter_ns()
+        failure: Exception | None = None
+        value = _MISSING
         try:
             if subscript:
                 try:
@@ -232,21 +238,28 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
                     value = _MISSING
             else:
                 value = self._get(key, _MISSING)
-        except Exception as exc:
-            sink.error("get", exc)
-            if span is not None:
-                span.end(exc)
-            raise
-        elapsed = perf_counter() - start
+        except Exception as exc:  # noqa: BLE001 - re-raised once the span has it
+            failure = exc
+        elapsed_ns = perf_counter_ns() - start
         hit = value is not _MISSING
+        trace_id = None
+        if traced:
+            name = self._recorder.name
+            attributes = _tracing.cache_attributes(name, "get", key)
+            if failure is None:
+                attributes[CACHE_HIT] = hit
+            trace_id = _tracing.record_span(
+                "get " + name, attributes, started, started + elapsed_ns, failure
+            )
+        if failure is not None:
+            (self._recorder if claim is None else claim).error("get", failure)
+            raise failure
         if claim is None:
             next(self._hits if hit else self._misses)
-            self._get_latency.observe(elapsed, None if span is None else span.trace_id)
+            if traced or self._timed:
+                self._get_latency.observe(elapsed_ns / 1e9, trace_id)
         else:
             claim.count(hits=1) if hit else claim.count(misses=1)
-        if span is not None:
-            span.set(CACHE_HIT, hit)
-            span.end()
         return value if hit else default
 
     def _slow_write(
@@ -254,30 +267,31 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
     ) -> None:
         """A put or remove recorded as a span, or handed to the operation that ``claim``s
         this cache, or both (counted by the caller when it succeeds)."""
-        name = self._recorder.name
-        span = (
-            _tracing.start_span(
-                f"{operation} {name}", _tracing.cache_attributes(name, operation, key)
-            )
-            if traced
-            else None
-        )
-        sink: CacheRecorder | Claim = self._recorder if claim is None else claim
-        start = perf_counter()
+        started = time_ns() if traced else 0
+        start = perf_counter_ns()
+        failure: Exception | None = None
         try:
             write()
-        except Exception as exc:
-            if not isinstance(exc, KeyError):
-                sink.error(operation, exc)
-            if span is not None:
-                span.end(exc)
-            raise
-        elapsed = perf_counter() - start
-        if claim is None:
+        except Exception as exc:  # noqa: BLE001 - re-raised once the span has it
+            failure = exc
+        elapsed_ns = perf_counter_ns() - start
+        trace_id = None
+        if traced:
+            name = self._recorder.name
+            trace_id = _tracing.record_span(
+                f"{operation} {name}",
+                _tracing.cache_attributes(name, operation, key),
+                started,
+                started + elapsed_ns,
+                failure,
+            )
+        if failure is not None:
+            if not isinstance(failure, KeyError):
+                (self._recorder if claim is None else claim).error(operation, failure)
+            raise failure
+        if claim is None and (traced or self._timed):
             latency = self._put_latency if operation == "put" else self._recorder.latency(operation)
-            latency.observe(elapsed, None if span is None else span.trace_id)
-        if span is not None:
-            span.end()
+            latency.observe(elapsed_ns / 1e9, trace_id)
 
     def setdefault(self, key: K, default: Any = None) -> Any:
         value = self.get(key, _MISSING)
@@ -287,10 +301,12 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         return value
 
     # --- writes and deletes -----------------------------------------------------------------
+
+    # --- writes and deletes -----------------------------------------------------------------
     def __setitem__(self, key: K, value: V) -> None:
-        traced = _tracing.TRACING and _tracing.sample()
-        if traced or _nesting.OPEN:
-            claim = self._claim()
+        if WATCH:
+            traced = _tracing.TRACING and _tracing.sample()
+            claim = self._claim() if _nesting.OPEN else None
             if traced or claim is not None:
                 cache = self._cache
 
@@ -309,7 +325,7 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
                 self._recorder.error("put", exc)
                 raise
         else:
-            self._put_countdown = min(self._sample_every, SIZE_SAMPLE_EVERY) - 1
+            self._put_countdown = SIZE_SAMPLE_EVERY - 1
             self._sizes.observe(key, value)
             start = perf_counter()
             try:
@@ -317,21 +333,23 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
             except Exception as exc:
                 self._recorder.error("put", exc)
                 raise
-            self._put_latency.observe(perf_counter() - start)
+            if self._timed:
+                self._put_latency.observe(perf_counter() - start)
         next(self._puts)
 
     def __delitem__(self, key: K) -> None:
-        traced = _tracing.TRACING and _tracing.sample()
-        claim = self._claim() if _nesting.OPEN else None
-        if traced or claim is not None:
-            cache = self._cache
+        if WATCH:
+            traced = _tracing.TRACING and _tracing.sample()
+            claim = self._claim() if _nesting.OPEN else None
+            if traced or claim is not None:
+                cache = self._cache
 
-            def remove() -> None:
-                del cache[key]
+                def remove() -> None:
+                    del cache[key]
 
-            self._slow_write("remove", key, remove, traced, claim)
-            (self._recorder if claim is None else claim).count(removals=1)
-            return
+                self._slow_write("remove", key, remove, traced, claim)
+                (self._recorder if claim is None else claim).count(removals=1)
+                return
         del self._cache[key]
         next(self._removals)
 
@@ -384,9 +402,6 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
     def __repr__(self) -> str:
         return repr(self._cache)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cache, name)
-
     @property
     def wrapped(self) -> MutableMapping[K, V]:
         """The original cache."""
@@ -433,26 +448,113 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         return int(maxsize) if isinstance(maxsize, (int, float)) else None
 
 
+class TimedMapping(InstrumentedMapping[K, V]):
+    """An ``instrument()`` mapping that also times one lookup and put in
+    ``sample_every`` (``latency_sample_every=N``): for mappings whose lookups are slow enough
+    to be worth a clock (one that loads on ``__missing__``, one over a file or a remote
+    store), where the latency panel and alert should see them."""
+
+    __slots__ = ("_countdown", "_sample_every")
+    _timed = True
+
+    def __init__(
+        self, cache: MutableMapping[K, V], recorder: CacheRecorder, sample_every: int
+    ) -> None:
+        super().__init__(cache, recorder)
+        self._sample_every = sample_every
+        self._countdown = 0
+        self._put_countdown = 0
+
+    def __getitem__(self, key: K) -> V:
+        if WATCH:
+            value = self._watched_get(key, _MISSING, True)
+        else:
+            value = self._plain_get(key, _MISSING, True)
+        if value is _MISSING:
+            raise KeyError(key)
+        return cast(V, value)
+
+    def get(self, key: K, default: Any = None) -> Any:
+        if WATCH:
+            return self._watched_get(key, default, False)
+        return self._plain_get(key, default, False)
+
+    def _plain_get(self, key: K, default: Any, subscript: bool) -> Any:
+        countdown = self._countdown
+        if countdown > 0:
+            self._countdown = countdown - 1
+            return InstrumentedMapping._plain_get(self, key, default, subscript)
+        self._countdown = self._sample_every - 1
+        start = perf_counter()
+        value = InstrumentedMapping._plain_get(self, key, default, subscript)
+        self._get_latency.observe(perf_counter() - start)
+        return value
+
+
+_forwarding_classes: dict[tuple[type, type, frozenset[str]], type] = {}
+_forwarding_lock = Lock()
+
+
+def _forwarded(name: str) -> property:
+    def read(self: InstrumentedMapping[Any, Any]) -> Any:
+        return getattr(self._cache, name)
+
+    return property(read, doc=f"``{name}`` of the wrapped cache.")
+
+
+def _forwarding_class(mapping_class: type, cache: object) -> type:
+    """``mapping_class`` with a read-through property for each attribute of ``cache`` that
+    the wrapper does not have itself (cachetools' ``maxsize``, ``ttl``, ``timer``, dict's
+    ``copy``), made once per wrapped type and attribute set."""
+    own = set(dir(mapping_class))
+    names = frozenset(
+        name
+        for name in dir(cache)
+        if not (name.startswith("__") and name.endswith("__")) and name not in own
+    )
+    if not names:
+        return mapping_class
+    key = (mapping_class, type(cache), names)
+    with _forwarding_lock:
+        klass = _forwarding_classes.get(key)
+        if klass is None:
+            namespace: dict[str, Any] = {"__slots__": (), "__module__": __name__}
+            namespace.update((name, _forwarded(name)) for name in names)
+            klass = type(mapping_class.__name__, (mapping_class,), namespace)
+            klass.__qualname__ = mapping_class.__qualname__
+            _forwarding_classes[key] = klass
+        return klass
+
+
 def instrument(
     cache: MutableMapping[K, V],
     name: str,
     *,
     max_entries: int | None = None,
     memory_limit_bytes: float | None = None,
-    latency_sample_every: int = DEFAULT_LATENCY_SAMPLE_EVERY,
+    latency_sample_every: int | None = None,
     registry: CacheTable | None = None,
 ) -> InstrumentedMapping[K, V]:
     """Wrap ``cache`` (a dict, a cachetools cache, any MutableMapping) as logical cache ``name``.
 
     Use the returned mapping in place of the original. Several mappings may share a name;
-    their entries and memory add up.
+    their entries and memory add up. ``latency_sample_every=N`` also times one lookup and
+    put in N (and one put in 16 at most): worth it only where a lookup costs more than the
+    clock (by default in-process lookups are counted, not timed; traced ones are timed).
     """
     if not isinstance(cache, MutableMapping):
         raise TypeError(f"instrument() needs a MutableMapping, not {type(cache).__name__}")
+    if latency_sample_every is not None and latency_sample_every < 1:
+        raise ValueError("latency_sample_every must be at least 1")
     if isinstance(cache, InstrumentedMapping):
         cache = cache.wrapped
     recorder = (registry or default_table()).recorder(name)
-    wrapped = InstrumentedMapping(cache, recorder, latency_sample_every)
+    wrapped: InstrumentedMapping[K, V]
+    if latency_sample_every is None:
+        wrapped = _forwarding_class(InstrumentedMapping, cache)(cache, recorder)
+    else:
+        klass = _forwarding_class(TimedMapping, cache)
+        wrapped = klass(cache, recorder, latency_sample_every)
     recorder.add_weak_provider(
         wrapped, lambda mapping: mapping._reading(max_entries, memory_limit_bytes)
     )

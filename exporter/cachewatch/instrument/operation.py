@@ -13,7 +13,7 @@ from types import TracebackType
 
 from ..tracing import spans as _tracing
 from ..tracing.attributes import CACHE_HIT
-from . import nesting
+from . import gate, nesting
 from .nesting import Claim
 from .recorder import CacheRecorder
 from .table import CacheTable, default_table
@@ -72,6 +72,7 @@ class CacheOperation(Claim):
         self._token = nesting.INNERMOST.set(self)
         self.recorder.claims.append(self)
         nesting.OPEN.append(self)
+        gate.WATCH.append(self)
         if _tracing.TRACING and _tracing.sample():
             self._span = _tracing.start_span(
                 f"{self.operation} {self.cache}",
@@ -100,6 +101,7 @@ class CacheOperation(Claim):
                     nesting.INNERMOST.set(self.outer)
             recorder.claims.remove(self)
             nesting.OPEN.remove(self)
+            gate.WATCH.remove(self)
         outcome = self._outcome
         span = self._span
         if span is None:

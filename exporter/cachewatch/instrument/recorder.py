@@ -76,7 +76,9 @@ class LatencyHistogram:
         self._bounds = bounds
         self._counts = [0] * (len(bounds) + 1)
         self._sum = 0.0
-        self._exemplars: dict[int, Exemplar] = {}
+        self._exemplars: dict[int, tuple[str, float, float]] = {}
+        """Per bucket, the latest traced observation as a plain tuple: a frozen dataclass
+        costs about 0.6 µs to make, a tenth of a sampled lookup; ``snapshot`` builds it."""
         self._lock = threading.Lock()
 
     def observe(self, seconds: float, trace_id: str | None = None) -> None:
@@ -85,7 +87,7 @@ class LatencyHistogram:
             self._counts[index] += 1
             self._sum += seconds
             if trace_id is not None:
-                self._exemplars[index] = Exemplar(trace_id, seconds, time.time())
+                self._exemplars[index] = (trace_id, seconds, time.time())
 
     def after_fork(self) -> None:
         self._lock._at_fork_reinit()  # type: ignore[attr-defined]
@@ -105,7 +107,7 @@ class LatencyHistogram:
             buckets=tuple(cumulative),
             sum=total,
             count=running,
-            exemplars={bounds[i]: ex for i, ex in exemplars.items()},
+            exemplars={bounds[i]: Exemplar(*found) for i, found in exemplars.items()},
         )
 
 

@@ -196,6 +196,9 @@ class Tracing:
         """cachewatch's own pipeline, or None when the spans go through the application's."""
         self.decide = make_decider(settings)
         self._marks_decided = marks_decided
+        self._read_parent = _current_span_reader()
+        self._decided_root = otel_context.set_value(_DECIDED, True, otel_context.Context())
+        """The context of a decided span with no parent, made once: most lookups are roots."""
         self._stops: list[Callable[[], None]] = []
 
     @property
@@ -215,6 +218,32 @@ class Tracing:
             kind=SpanKind.CLIENT if client else SpanKind.INTERNAL,
             attributes=attributes,
         )
+
+    def record(
+        self,
+        name: str,
+        attributes: Mapping[str, Any],
+        start_ns: int,
+        end_ns: int,
+        exc: BaseException | None = None,
+    ) -> str | None:
+        """A span that started at ``start_ns`` and ended at ``end_ns`` (``time_ns`` clock);
+        its trace id, or None when the SDK sampler did not record it."""
+        context = None
+        if self._marks_decided:
+            context = (
+                self._decided_root
+                if self._read_parent() is None
+                else otel_context.set_value(_DECIDED, True)
+            )
+        span = self.tracer.start_span(
+            name, context=context, attributes=attributes, start_time=start_ns
+        )
+        trace_id = format(span.get_span_context().trace_id, "032x") if span.is_recording() else None
+        if exc is not None:
+            self.record_error(span, exc)
+        span.end(end_time=end_ns)
+        return trace_id
 
     def attach(self, span: Any) -> Token[Any]:
         return otel_context.attach(trace.set_span_in_context(span))

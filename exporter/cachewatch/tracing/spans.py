@@ -53,6 +53,21 @@ that never calls into OpenTelemetry's span API."""
 
 _state: Tracing | None = None
 _lock = threading.Lock()
+_listeners: list[Callable[[bool], None]] = []
+
+
+def on_toggle(listener: Callable[[bool], None]) -> None:
+    """Call ``listener(True)`` when tracing starts and ``listener(False)`` when it stops (and
+    at once with the current state), so that a hot path can keep a cheaper check of its own
+    than ``TRACING and sample()`` on every operation (``instrument.gate``)."""
+    with _lock:
+        _listeners.append(listener)
+        listener(TRACING)
+
+
+def _toggled(on: bool) -> None:
+    for listener in _listeners:
+        listener(on)
 
 
 # --- lifecycle -------------------------------------------------------------------------------
@@ -109,6 +124,7 @@ def setup_tracing(
         _state = state
         sample = state.decide
         TRACING = True
+        _toggled(True)
     settings = state.settings
     if state.owns_pipeline:
         log.info(
@@ -157,6 +173,7 @@ def shutdown_tracing(timeout: float = SHUTDOWN_TIMEOUT_SECONDS) -> None:
         TRACING = False
         sample = _never
         _state = None
+        _toggled(False)
     state.shutdown(timeout)
 
 
@@ -195,6 +212,23 @@ def start_span(
     if state is None:
         return None
     return Span(state, state.start(name, attributes, client=client), current)
+
+
+def record_span(
+    name: str,
+    attributes: Mapping[str, Any],
+    start_ns: int,
+    end_ns: int,
+    exc: BaseException | None = None,
+) -> str | None:
+    """Record a span that already happened (a lookup timed by the caller), in one SDK call
+    for its start and one for its end: nothing can run inside an in-process lookup, so it
+    never needs to be the active span. Returns its trace id for the exemplar, None when
+    tracing stopped meanwhile or the SDK sampler declined."""
+    state = _state
+    if state is None:
+        return None
+    return state.record(name, attributes, start_ns, end_ns, exc)
 
 
 class Span:
