@@ -35,7 +35,6 @@ from .config.settings import (
     settings,
 )
 from .config.webconfig import WebConfig
-from .demo import DemoWorkload, demo_analysis_config
 from .exposition.families import SnapshotCollector
 from .instrument.table import CacheTable, default_table
 from .sources import Source
@@ -48,6 +47,7 @@ from .web.routes import Action, ActionHandler, JsonHandler, Route, WSGIApp
 
 if TYPE_CHECKING:
     from .analysis.sampler import Clock
+    from .demo import DemoWorkload
     from .sources.directory import NodeDirectory
     from .tracing.otel_metrics import OtelMetricsBridge
 
@@ -405,6 +405,8 @@ def serve_exporter(config: Config, reload: Loader | None = None) -> Exporter:
 def demo_exporter(config: Config, reload: Loader | None = None) -> tuple[Exporter, DemoWorkload]:
     """``cachewatch demo``: the demo's in-process caches under its workload (not started),
     with the analysis's durations compressed to the demo's pace (on reload too)."""
+    from .demo import DemoWorkload, demo_analysis_config  # not loaded by serve
+
     settings_files = files.read_files(config)
     config = demo_analysis_config(config)
     caches = CacheTable(max_caches=config.max_caches)
