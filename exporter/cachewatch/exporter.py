@@ -81,6 +81,9 @@ LIVE_FIELDS = frozenset(f.name for f in dataclasses.fields(AlertSettings)) - {
     "alert_rate_window", "trend_window",
 }  # fmt: skip
 """The settings a reload applies at once; every other change waits for a restart."""
+RESTART_FIELDS = tuple(
+    f.name for f in dataclasses.fields(Config) if f.init and f.name not in LIVE_FIELDS
+)
 
 
 def _report_reload(running: Config, config: Config, restart: list[str]) -> Reloaded:
@@ -193,7 +196,12 @@ class Exporter:
                 error = " ".join(str(exc).splitlines())
                 log.error("reload refused, the running settings stay: %s", error)
                 return Reloaded(False, error)
-            running, self.config = self.config, config
+            running = self.config
+            # What a reload cannot apply keeps its running value, so that the next reload
+            # still names it as waiting for a restart, and a file set back to it does not.
+            self.config = dataclasses.replace(
+                config, **{n: getattr(running, n) for n in RESTART_FIELDS}
+            )
         return _report_reload(running, config, restart)
 
     def sighup_handler(self) -> Callable[[int, FrameType | None], None]:
