@@ -81,6 +81,9 @@ LIVE_FIELDS = frozenset(f.name for f in dataclasses.fields(AlertSettings)) - {
     "alert_rate_window", "trend_window",
 }  # fmt: skip
 """The settings a reload applies at once; every other change waits for a restart."""
+RESTART_FIELDS = tuple(
+    f.name for f in dataclasses.fields(Config) if f.init and f.name not in LIVE_FIELDS
+)
 
 
 def _report_reload(running: Config, config: Config, restart: list[str]) -> Reloaded:
@@ -193,7 +196,12 @@ class Exporter:
                 error = " ".join(str(exc).splitlines())
                 log.error("reload refused, the running settings stay: %s", error)
                 return Reloaded(False, error)
-            running, self.config = self.config, config
+            running = self.config
+            # What a reload cannot apply keeps its running value, so that the next reload
+            # still names it as waiting for a restart, and a file set back to it does not.
+            self.config = dataclasses.replace(
+                config, **{n: getattr(running, n) for n in RESTART_FIELDS}
+            )
         return _report_reload(running, config, restart)
 
     def sighup_handler(self) -> Callable[[int, FrameType | None], None]:
@@ -207,12 +215,13 @@ class Exporter:
         return on_sighup
 
     def reload_on_sighup(self) -> bool:
-        """Reload on SIGHUP inside an application, unless it handles SIGHUP itself (its
-        handler is not the default, which would end the process) or this is not the main
+        """Reload on SIGHUP inside an application, unless it handles SIGHUP itself (a
+        handler of its own; the default ends the process, and an ignored SIGHUP is what
+        ``nohup`` hands down, not the application's choice) or this is not the main
         thread (only it may set handlers). True when the handler is set."""
         if threading.current_thread() is not threading.main_thread():
             return False
-        if signal.getsignal(signal.SIGHUP) is not signal.SIG_DFL:
+        if signal.getsignal(signal.SIGHUP) not in (signal.SIG_DFL, signal.SIG_IGN):
             return False
         signal.signal(signal.SIGHUP, self.sighup_handler())
         return True
