@@ -12,6 +12,8 @@ scrape on each node.
 
     .venv/bin/python bench/scrape.py [--keys 200000] [--scrapes 300] [--census-keys 1000000]
     .venv/bin/python bench/scrape.py --cluster-only [--cluster-keys 60000]
+    .venv/bin/python bench/scrape.py --scrape-only [--keys 200000] [--scrapes 300]
+        [--baseline TREE]   # and the cachewatch of another worktree, interleaved: before/after
 
 The machine is shared: absolute figures are noisy, the ratios measured in the same run are
 what to read.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import random
 import shutil
 import signal
@@ -49,6 +52,10 @@ PREFIXES = {"users": "user:", "sessions": "session:", "products": "product:", "t
 TRAFFIC = {"get", "set"}
 CENSUS = {"scan", "memory|usage"}
 SCRAPE_INTERVAL = 15.0
+LATENCY_TARGET = 0.7
+"""cachewatch serve's median and p95 scrape time over redis_exporter's, at most."""
+RSS_TARGET_MIB = 32
+"""cachewatch serve's RSS after the scrapes, tracing off, at most."""
 PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
     "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
@@ -81,9 +88,11 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
-def process(argv: Sequence[str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    argv: Sequence[str], port: int, log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
-        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         wait_for_port(port)
         yield proc
@@ -196,23 +205,40 @@ def cachewatch_argv(url: str, port: int) -> list[str]:
     return argv
 
 
-def side_by_side(url: str, conn: redis.Redis, scrapes: int, workdir: Path) -> None:
+def side_by_side(
+    url: str, conn: redis.Redis, scrapes: int, workdir: Path, baseline: Path | None = None
+) -> None:
+    """Interleaved scrapes of cachewatch and redis_exporter (and, with ``baseline``, of the
+    cachewatch of that source tree, for a before/after of the same run)."""
     cw_port, re_port = free_port(), free_port()
-    with (
-        process(cachewatch_argv(url, cw_port), cw_port, workdir / "cachewatch.log") as cw,
-        process([REDIS_EXPORTER, "-redis.addr", url, "-web.listen-address",
-                 f"127.0.0.1:{re_port}"], re_port, workdir / "redis_exporter.log") as rex,
-    ):  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        cw = stack.enter_context(
+            process(cachewatch_argv(url, cw_port), cw_port, workdir / "cachewatch.log")
+        )
+        rex = stack.enter_context(
+            process([REDIS_EXPORTER, "-redis.addr", url, "-web.listen-address",
+                     f"127.0.0.1:{re_port}"], re_port, workdir / "redis_exporter.log")
+        )  # fmt: skip
         targets = {"cachewatch": (cw, cw_port), "redis_exporter": (rex, re_port)}
+        if baseline is not None:
+            base_port = free_port()
+            env = {**os.environ, "PYTHONPATH": str(baseline.resolve() / "exporter")}
+            base = stack.enter_context(
+                process(cachewatch_argv(url, base_port), base_port,
+                        workdir / "baseline.log", env)
+            )  # fmt: skip
+            targets["baseline"] = (base, base_port)
         sessions = {name: requests.Session() for name in targets}
         for name, (_, port) in targets.items():
             for _ in range(20):
                 scrape(sessions[name], port)
         latencies: dict[str, list[float]] = {name: [] for name in targets}
         last: dict[str, str] = {}
+        names = list(targets)
         for i in range(scrapes):
-            order = list(targets) if i % 2 == 0 else list(reversed(targets))
-            for name in order:
+            shift = i % len(names)  # each one first, middle and last as often
+            order = names[shift:] + names[:shift]
+            for name in order if i % 2 == 0 else reversed(order):
                 took, last[name] = scrape(sessions[name], targets[name][1])
                 latencies[name].append(took)
         # Redis CPU per scrape: each exporter alone, census and traffic commands excluded.
@@ -236,13 +262,20 @@ def side_by_side(url: str, conn: redis.Redis, scrapes: int, workdir: Path) -> No
         print(f"{name:16}{statistics.median(values) * 1000:11.2f}"
               f"{percentile(values, 0.95) * 1000:9.2f}{rss[name]:9.1f}{cpu[name]:21.3f}"
               f"{series(last[name]):8}")  # fmt: skip
+    if baseline is not None:
+        base_l, rex_l = latencies["baseline"], latencies["redis_exporter"]
+        print(f"baseline ({baseline}): ratio to redis_exporter: median latency "
+              f"{statistics.median(base_l) / statistics.median(rex_l):.2f}, p95 "
+              f"{percentile(base_l, 0.95) / percentile(rex_l, 0.95):.2f}, RSS "
+              f"{rss['baseline']:.1f} MiB")  # fmt: skip
     cw, rex = latencies["cachewatch"], latencies["redis_exporter"]
     print(f"ratio cachewatch/redis_exporter: median latency "
-          f"{statistics.median(cw) / statistics.median(rex):.2f} (target <= 1.0), p95 "
-          f"{percentile(cw, 0.95) / percentile(rex, 0.95):.2f}, RSS "
-          f"{rss['cachewatch'] / rss['redis_exporter']:.2f}, Redis CPU per scrape "
-          f"{cpu['cachewatch'] / cpu['redis_exporter']:.2f}")  # fmt: skip
-    print(f"cachewatch RSS {rss['cachewatch']:.1f} MiB (target <= 40 MiB, tracing off)")
+          f"{statistics.median(cw) / statistics.median(rex):.2f} (target <= {LATENCY_TARGET}), "
+          f"p95 {percentile(cw, 0.95) / percentile(rex, 0.95):.2f} (target <= "
+          f"{LATENCY_TARGET}), RSS {rss['cachewatch'] / rss['redis_exporter']:.2f}, Redis CPU "
+          f"per scrape {cpu['cachewatch'] / cpu['redis_exporter']:.2f}")  # fmt: skip
+    print(f"cachewatch RSS {rss['cachewatch']:.1f} MiB (target <= {RSS_TARGET_MIB} MiB, tracing "
+          f"off; redis_exporter {rss['redis_exporter']:.1f} MiB)")  # fmt: skip
 
 
 def start_cluster(workdir: Path, masters: int) -> list[tuple[int, subprocess.Popen[bytes]]]:
@@ -434,11 +467,16 @@ def main() -> int:
     parser.add_argument("--cluster-keys", type=int, default=60_000)
     parser.add_argument("--cluster-only", action="store_true",
                         help="only the three-master cluster scrape")  # fmt: skip
+    parser.add_argument("--baseline", type=Path, metavar="TREE",
+                        help="also scrape the cachewatch of this source tree")  # fmt: skip
+    parser.add_argument("--scrape-only", action="store_true",
+                        help="the standalone scrapes alone")  # fmt: skip
     args = parser.parse_args()
     redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
     with tempfile.TemporaryDirectory(prefix="cachewatch-bench-") as tmp:
         workdir = Path(tmp)
-        cluster_side_by_side(workdir, args.cluster_keys, args.scrapes)
+        if not args.scrape_only:
+            cluster_side_by_side(workdir, args.cluster_keys, args.scrapes)
         if args.cluster_only:
             return 0
         port = free_port()
@@ -449,7 +487,9 @@ def main() -> int:
             conn = redis.Redis.from_url(url, socket_timeout=60)
             truth = fill_prefixes(conn, args.keys)
             with Traffic(url, args.keys // len(PREFIXES)):
-                side_by_side(url, conn, args.scrapes, workdir)
+                side_by_side(url, conn, args.scrapes, workdir, args.baseline)
+                if args.scrape_only:
+                    return 0
                 print(f"\n== key census, 4 prefixes, default budget ({BUDGET} keys, "
                       f"{SAMPLES} samples a step) ==")  # fmt: skip
                 cpu_200k, wall, report = census_steps(conn, truth, args.census_steps)

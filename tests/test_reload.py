@@ -16,7 +16,11 @@ import bcrypt
 import pytest
 import requests
 
-from cachewatch import Exporter
+from cachewatch import CacheRegistry, Exporter
+from cachewatch.config import Config, load_config
+from cachewatch.config.files import SettingsFiles
+from cachewatch.exporter import build
+from cachewatch.sources.local import LocalSource
 
 from .servers import free_port, wait_for_port
 
@@ -200,3 +204,24 @@ def test_a_sighup_ignored_by_nohup_still_reloads(exporter: Exporter) -> None:
 def test_an_exporter_without_a_configuration_says_so(exporter: Exporter) -> None:
     result = exporter.reload()
     assert not result.ok and "no configuration" in result.error
+
+
+def test_a_setting_waiting_for_a_restart_is_named_until_the_restart(tmp_path: Path) -> None:
+    config_file = tmp_path / "cachewatch.yml"
+    config_file.write_text("trend_window: 30m\n")
+    flags = {"config_file": str(config_file)}
+
+    def load() -> Config:
+        return load_config("serve", flags, environ={})
+
+    registry = CacheRegistry()
+    exporter = build(load(), SettingsFiles(), [LocalSource(registry)], registry, reload=load)
+    try:
+        config_file.write_text("trend_window: 10m\nalerts:\n  hit_ratio_warning: 0.9\n")
+        assert exporter.reload().restart_needed == ("trend-window",)
+        config_file.write_text("trend_window: 10m\nalerts:\n  hit_ratio_warning: 0.85\n")
+        assert exporter.reload().restart_needed == ("trend-window",)  # still 30m running
+        config_file.write_text("trend_window: 30m\n")
+        assert exporter.reload().restart_needed == ()  # back to what runs
+    finally:
+        exporter.close()

@@ -35,7 +35,6 @@ from .config.settings import (
     settings,
 )
 from .config.webconfig import WebConfig
-from .demo import DemoWorkload, demo_analysis_config
 from .exposition.families import SnapshotCollector
 from .instrument.table import CacheTable, default_table
 from .sources import Source
@@ -48,6 +47,7 @@ from .web.routes import Action, ActionHandler, JsonHandler, Route, WSGIApp
 
 if TYPE_CHECKING:
     from .analysis.sampler import Clock
+    from .demo import DemoWorkload
     from .sources.directory import NodeDirectory
     from .tracing.otel_metrics import OtelMetricsBridge
 
@@ -81,6 +81,9 @@ LIVE_FIELDS = frozenset(f.name for f in dataclasses.fields(AlertSettings)) - {
     "alert_rate_window", "trend_window",
 }  # fmt: skip
 """The settings a reload applies at once; every other change waits for a restart."""
+RESTART_FIELDS = tuple(
+    f.name for f in dataclasses.fields(Config) if f.init and f.name not in LIVE_FIELDS
+)
 
 
 def _report_reload(running: Config, config: Config, restart: list[str]) -> Reloaded:
@@ -193,7 +196,12 @@ class Exporter:
                 error = " ".join(str(exc).splitlines())
                 log.error("reload refused, the running settings stay: %s", error)
                 return Reloaded(False, error)
-            running, self.config = self.config, config
+            running = self.config
+            # What a reload cannot apply keeps its running value, so that the next reload
+            # still names it as waiting for a restart, and a file set back to it does not.
+            self.config = dataclasses.replace(
+                config, **{n: getattr(running, n) for n in RESTART_FIELDS}
+            )
         return _report_reload(running, config, restart)
 
     def sighup_handler(self) -> Callable[[int, FrameType | None], None]:
@@ -406,6 +414,8 @@ def serve_exporter(config: Config, reload: Loader | None = None) -> Exporter:
 def demo_exporter(config: Config, reload: Loader | None = None) -> tuple[Exporter, DemoWorkload]:
     """``cachewatch demo``: the demo's in-process caches under its workload (not started),
     with the analysis's durations compressed to the demo's pace (on reload too)."""
+    from .demo import DemoWorkload, demo_analysis_config  # not loaded by serve
+
     settings_files = files.read_files(config)
     config = demo_analysis_config(config)
     caches = CacheTable(max_caches=config.max_caches)

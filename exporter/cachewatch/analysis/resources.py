@@ -1,11 +1,16 @@
-"""Process and host memory (psutil), and the caches' share of it."""
+"""Process and host memory, and the caches' share of it.
+
+On Linux both come from ``/proc`` (``/proc/self/statm`` and ``/proc/meminfo``, which psutil
+reads too): importing psutil costs about 0.9 MiB of RSS, and its two
+reads took ~28 us against ~12 us here (twice a scrape). Elsewhere psutil, imported then.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
-
-import psutil
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +46,56 @@ class MemoryUsage:
         return self.host_available_bytes / self.host_total_bytes
 
 
-_process: psutil.Process | None = None
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_process: Any = None
+
+
+def read_proc() -> tuple[float, float, float] | None:
+    """(process RSS, host total, host available) in bytes from /proc; None without it."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            rss = float(int(statm.read().split()[1]) * PAGE_SIZE)
+        with open("/proc/meminfo", "rb") as meminfo:
+            text = meminfo.read()
+        total = _kib(text, b"MemTotal:") * 1024.0
+        available = _kib(text, b"MemAvailable:") * 1024.0
+    except (OSError, ValueError, IndexError):
+        return None  # not Linux, or a kernel older than 3.14 (no MemAvailable): psutil
+    return rss, total, available
+
+
+def _kib(meminfo: bytes, field: bytes) -> float:
+    """The value of ``field`` (``MemTotal:``...) in /proc/meminfo, in KiB; ValueError without."""
+    start = meminfo.index(field) + len(field)
+    return float(meminfo[start : meminfo.index(b"\n", start)].split()[0])
+
+
+def read_psutil() -> tuple[float, float, float]:
+    """The same through psutil (raises psutil.Error or OSError)."""
+    global _process
+    import psutil
+
+    if _process is None:
+        _process = psutil.Process()
+    host = psutil.virtual_memory()
+    return float(_process.memory_info().rss), float(host.total), float(host.available)
 
 
 def memory_usage(in_process_cache_bytes: float, cache_bytes: float) -> MemoryUsage | None:
-    """Read the process and host memory now; None when psutil cannot (never raises)."""
-    global _process
-    try:
-        if _process is None:
-            _process = psutil.Process()
-        rss = float(_process.memory_info().rss)
-        host = psutil.virtual_memory()
-    except (psutil.Error, OSError) as exc:
-        log.debug("cannot read memory usage: %s", exc)
-        return None
+    """Read the process and host memory now; None when neither /proc nor psutil can (never
+    raises)."""
+    read = read_proc()
+    if read is None:
+        try:
+            read = read_psutil()
+        except Exception as exc:  # noqa: BLE001 - psutil.Error, OSError: unknown, not fatal
+            log.debug("cannot read memory usage: %s", exc)
+            return None
+    rss, total, available = read
     return MemoryUsage(
         process_rss_bytes=rss,
-        host_total_bytes=float(host.total),
-        host_available_bytes=float(host.available),
+        host_total_bytes=total,
+        host_available_bytes=available,
         in_process_cache_bytes=in_process_cache_bytes,
         cache_bytes=cache_bytes,
     )

@@ -5,19 +5,24 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..config import Config
-from ..demo import DemoRunner
 from ..exporter import Loader, demo_exporter, serve_exporter
 from .errors import UserFacingError
 from .lifecycle import ListenError, run_until_stopped
 from .logs import setup_logging
-from .story import DemoStory
+
+if TYPE_CHECKING:
+    from .story import DemoStory
 
 log = logging.getLogger(__name__)
 
 
 def run_demo(config: Config, reload: Loader | None = None) -> int:
+    from ..demo import DemoRunner  # the demo's modules: not loaded by serve
+    from .story import DemoStory
+
     setup_logging(config.log_level, config.log_format)
     exporter, workload = demo_exporter(config, reload)
     assert exporter.analysis is not None  # every mode attaches it

@@ -9,7 +9,6 @@ reload refuses it and keeps the running settings.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Collection, Mapping
@@ -154,6 +153,8 @@ def _text(raw: Any, where: str) -> str:
 
 
 def _unknown(name: str, known: Collection[str], what: str) -> str:
+    import difflib  # only for a mistake
+
     close = difflib.get_close_matches(name, list(known), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"unknown {what} {name!r}{hint}"

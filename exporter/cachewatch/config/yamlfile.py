@@ -1,13 +1,14 @@
 """The one reader of YAML files: the configuration file, the web configuration and the probe
 targets all come through here, so that they fail the same way, in one line, naming the file.
+
+PyYAML is imported when a file is read: ``cachewatch serve`` without a file never loads it
+(about 0.9 MiB of RSS).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 
 class YamlFileError(ValueError):
@@ -17,6 +18,8 @@ class YamlFileError(ValueError):
 
 def load_yaml_file(path: str, error: type[ValueError] = YamlFileError) -> Any:
     """The parsed document of ``path`` (None when empty); failures raise ``error``."""
+    import yaml
+
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -10,7 +10,6 @@ from wsgiref.simple_server import make_server
 
 from ..config.webconfig import WebConfig
 from . import probes
-from .auth import protect
 from .httpd import HardenedWSGIServer, HardenedWSGIServer6, RequestHandler
 from .routes import WSGIApp
 
@@ -73,6 +72,8 @@ def serve(
         server_class = HardenedWSGIServer6
     context = None
     if web_config is not None:
+        from .auth import protect  # bcrypt's module loads only with a web configuration
+
         context = web_config.tls.context() if web_config.tls is not None else None
         app = protect(app, web_config, open_paths=probes.PATHS)
     if shared_port:
