@@ -19,8 +19,8 @@ that has one, which made every ``self._...`` read on the hot path several times 
 Attributes of the wrapped cache (``maxsize``, ``ttl``, ...) are forwarded by properties of
 a subclass made once per wrapped type and attribute set (``_forwarding_class``).
 
-The counting lines of ``get``, ``__getitem__``, ``_plain_get`` and ``_watched_get`` repeat
-one another on purpose: a Python call costs more than the lookup they count.
+The counting lines of ``get``, ``__getitem__`` and ``_plain_get`` repeat one another on
+purpose: a Python call costs more than the lookup they count.
 """
 
 from __future__ import annotations
@@ -193,29 +193,12 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
     def _watched_get(self, key: K, default: Any, subscript: bool) -> Any:
         """A lookup while tracing is on or an operation is open somewhere. ``sample`` is a
         function that says no while tracing is off, so it is called without reading the
-        flag first; an unsampled lookup outside any operation is counted here, inline."""
+        flag first."""
         traced = _tracing.sample()
         claim = self._claim() if _nesting.OPEN else None
         if traced or claim is not None:
             return self._slow_get(key, default, subscript, traced, claim)
-        if self._timed:
-            return self._plain_get(key, default, subscript)
-        try:
-            if subscript:
-                try:
-                    value = self._cache[key]
-                except KeyError:
-                    value = _MISSING
-            else:
-                value = self._get(key, _MISSING)
-        except Exception as exc:
-            self._recorder.error("get", exc)
-            raise
-        if value is _MISSING:
-            next(self._misses)
-            return default
-        next(self._hits)
-        return value
+        return self._plain_get(key, default, subscript)
 
     def _claim(self) -> Claim | None:
         return claim_on(self._recorder) if self._claims else None
