@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import requests
 
 from cachewatch.cli.extras import EXTRAS, missing_extra
 
@@ -49,8 +50,6 @@ def run_without(tmp_path: Path, module: str, *args: str) -> subprocess.Completed
     ("module", "extra", "args"),
     [
         ("grafana_foundation_sdk", "dashboards", ["generate", "--output", "out"]),
-        ("redis", "redis", ["serve", "--redis.addr", "redis://127.0.0.1:1/0",
-                            "--web.listen-address", "127.0.0.1:0"]),
     ],
 )  # fmt: skip
 def test_a_missing_extra_is_one_line_naming_it(
@@ -64,6 +63,30 @@ def test_a_missing_extra_is_one_line_naming_it(
         f"cachewatch: error: cachewatch {args[0]} needs the optional '{extra}' extra, "
         f"which is not installed: pip install 'cachewatch[{extra}]'"
     )
+
+
+def test_serve_needs_no_redis_extra(tmp_path: Path) -> None:
+    """``serve`` speaks RESP itself: without redis-py it still polls a real Redis; the
+    ``redis`` extra is for instrumenting an application's redis-py client."""
+    from .servers import free_port, redis_server, wait_for_port
+
+    (tmp_path / "sitecustomize.py").write_text(HIDE)
+    port = free_port()
+    with redis_server() as server:
+        serving = subprocess.Popen(
+            [sys.executable, "-m", "cachewatch.cli", "serve", "--redis.addr", server.url,
+             "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "warn"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path), "HIDE_MODULES": "redis"},
+        )  # fmt: skip
+        try:
+            wait_for_port(port, timeout=30)
+            text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        finally:
+            serving.terminate()
+            _, stderr = serving.communicate(timeout=20)
+    assert "\nredis_up 1.0\n" in text or "\nredis_up 1\n" in text, text[:2000]
+    assert "Traceback" not in stderr, stderr
 
 
 def test_the_hidden_module_is_really_missing_in_the_child(tmp_path: Path) -> None:

@@ -96,25 +96,29 @@ def test_yaml_cache_mapping_errors_name_the_setting(tmp_path: Path) -> None:
         load_config("serve", {"config_file": str(config_file)}, environ={})
 
 
-def test_redis_is_imported_only_by_the_redis_source_and_without_the_otel_sdk() -> None:
-    """redis-py 8 would import the OpenTelemetry metrics SDK: only when the source connects,
-    and then without it."""
+def test_serve_polls_redis_without_importing_redis_py() -> None:
+    """The Redis source speaks RESP itself (``sources/resp.py``): redis-py, with the asyncio
+    and OpenTelemetry modules that redis-py 8 imports, never enters the serving process."""
     import subprocess
     import sys
 
-    code = (
-        "import sys\n"
-        "import cachewatch, cachewatch.cli, cachewatch.cli.run\n"
-        "assert 'redis' not in sys.modules, 'redis imported too early'\n"
-        "from cachewatch.config import RedisSettings\n"
-        "from cachewatch.sources.redis import connect\n"
-        "from cachewatch.config.redisurl import parse_redis_address\n"
-        "assert 'redis' not in sys.modules\n"
-        "connect(RedisSettings(parse_redis_address('redis://127.0.0.1:1/0')))\n"
-        "assert 'redis' in sys.modules\n"
-        "assert 'opentelemetry.sdk.metrics' not in sys.modules\n"
-        "import opentelemetry.sdk.metrics  # still importable for tracing afterwards\n"
-        "print('ok')\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
-    assert done.stdout.decode().strip() == "ok", done.stderr.decode()
+    from .servers import redis_server
+
+    with redis_server() as server:
+        code = (
+            "import sys\n"
+            "import cachewatch, cachewatch.cli, cachewatch.cli.run, cachewatch.exporter\n"
+            "from cachewatch.config import RedisSettings\n"
+            "from cachewatch.config.redisurl import parse_redis_address\n"
+            "from cachewatch.sources.redis import RedisSource\n"
+            f"source = RedisSource(RedisSettings(parse_redis_address({server.url!r})))\n"
+            "snapshot = source.poll()\n"
+            "source.census_step()\n"
+            "source.close()\n"
+            "assert snapshot.up, snapshot.error\n"
+            "loaded = sorted(m for m in sys.modules if m.partition('.')[0] in "
+            "('redis', 'asyncio', 'opentelemetry'))\n"
+            "print(loaded or 'none')\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.stdout.decode().strip() == "none", done.stderr.decode()

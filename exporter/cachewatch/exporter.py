@@ -387,9 +387,7 @@ def serve_exporter(config: Config, reload: Loader | None = None) -> Exporter:
     redis = settings_files.redis
     directory: NodeDirectory | None = None
     if redis is not None:
-        from .sources.redis import RedisSource, import_redis
-
-        import_redis()  # without the redis extra: the command says which, before it serves
+        from .sources.redis import RedisSource
 
         names = ", ".join(str(cache) for cache in redis.caches) or "none"
         if redis.cluster:

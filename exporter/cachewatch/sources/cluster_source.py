@@ -25,7 +25,7 @@ from .cluster_census import ClusterCensus
 from .cluster_topology import ClusterTopology
 
 if TYPE_CHECKING:
-    import redis as redis_module
+    from .resp import Client
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class ClusterSource:
         self.settings = settings
         self.topology = ClusterTopology(settings)
         self.census: ClusterCensus | None = None
-        self._clients: dict[str, redis_module.Redis] = {}
+        self._clients: dict[str, Client] = {}
         self._clients_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -22,7 +22,7 @@ from ..config.redis import RedisSettings
 from .cluster import ClusterNode, ClusterView, parse_cluster_nodes
 
 if TYPE_CHECKING:
-    import redis as redis_module
+    from .resp import Client
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class ClusterTopology:
         self._read_at: float | None = None
         seed = settings.address
         self._seeds: list[tuple[str, int]] = [(seed.host, seed.port)]
-        self._clients: dict[tuple[str, int], redis_module.Redis] = {}
+        self._clients: dict[tuple[str, int], Client] = {}
         self._lock = threading.Lock()
 
     def current(self) -> ClusterView:

@@ -8,20 +8,17 @@ polls answer at once with ``redis_up 0`` until a backoff delay has passed, so a 
 stalled Redis costs a scrape at most one timeout, and logs say so once, not once per
 scrape. The key census runs in its own thread, off the scrape path. ``poll`` never raises.
 
-redis-py is imported lazily, and without the OpenTelemetry metrics SDK that redis-py 8
-imports whenever it is installed (about 2 MiB of RSS), unless this process already uses it.
+The commands go through the exporter's own small client (``resp``; why not redis-py: there).
 """
 
 from __future__ import annotations
 
-import importlib.abc
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
@@ -31,11 +28,9 @@ from ..snapshot import CacheSnapshot, SourceSnapshot
 from .census import CensusReport, KeyCensus, census_families, census_loop
 from .infofields import FamilyBuilder
 from .redis_info import ParsedInfo, info_families, parse_info, to_number
+from .resp import Client, ResponseError, TlsOptions
 from .sentinel import MasterDetails, add_sentinel_masters, fetch_master_details, masters_of
 from .sentinel_watch import MasterWatch
-
-if TYPE_CHECKING:
-    import redis as redis_module
 
 log = logging.getLogger(__name__)
 
@@ -62,77 +57,31 @@ class _Replies:
     sentinel_masters: Any = None
 
 
-class _BlockImports(importlib.abc.MetaPathFinder):
-    """Makes ``import PACKAGE`` fail, so that an optional import falls back to its absence."""
-
-    def __init__(self, package: str) -> None:
-        self.package = package
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == self.package or name.startswith(self.package + "."):
-            raise ImportError(f"{name} is not loaded by cachewatch's Redis source")
-        return None
-
-
-_import_lock = threading.Lock()
-
-
-def import_redis() -> Any:
-    """redis-py; its optional OpenTelemetry metrics stay off unless the SDK is already loaded."""
-    with _import_lock:
-        if "redis" in sys.modules or "opentelemetry.sdk" in sys.modules:
-            import redis
-
-            return redis
-        blocker = _BlockImports("opentelemetry.sdk")
-        sys.meta_path.insert(0, blocker)
-        try:
-            import redis
-        finally:
-            sys.meta_path.remove(blocker)
-        return redis
-
-
-def connect(settings: RedisSettings, max_connections: int = 4) -> redis_module.Redis:
-    """A redis-py client with the settings' timeouts and TLS, and no retries of its own."""
-    redis = import_redis()
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
+def connect(settings: RedisSettings, max_connections: int = 4) -> Client:
+    """A client with the settings' timeouts, credentials and TLS, and no retries of its own
+    (the poller backs off)."""
     address = settings.address
-    tls: dict[str, Any] = {}
+    tls = None
     if address.tls:
-        tls = {
-            "ssl": True,
-            "ssl_ca_certs": settings.tls_ca_file,
-            "ssl_certfile": settings.tls_cert_file,
-            "ssl_keyfile": settings.tls_key_file,
-            "ssl_cert_reqs": "required",
-        }
-    client: redis_module.Redis = redis.Redis(
-        host=address.host,
-        port=address.port,
+        tls = TlsOptions(settings.tls_ca_file, settings.tls_cert_file, settings.tls_key_file)
+    return Client(
+        address.host,
+        address.port,
         db=address.db,
         username=settings.username,
         password=settings.password.reveal() if settings.password else None,
-        socket_connect_timeout=settings.connect_timeout,
+        connect_timeout=settings.connect_timeout,
         socket_timeout=settings.socket_timeout,
-        retry=Retry(NoBackoff(), 0),
+        tls=tls,
         max_connections=max_connections,
-        # RESP2: redis-py 8 defaults to RESP3, whose HELLO handshake Redis < 6 and some
-        # Redis-compatible servers refuse, which would leave them "down" for ever.
-        protocol=2,
-        **tls,
     )
-    client.set_response_callback("INFO", lambda response, **_options: response)
-    return client
 
 
 class CensusCalls:
-    """SCAN and pipelined MEMORY USAGE over redis-py, as the census wants them."""
+    """SCAN and pipelined MEMORY USAGE, as the census wants them."""
 
-    def __init__(self, client: redis_module.Redis) -> None:
-        self.client: Any = client  # redis-py's execute_command is untyped
+    def __init__(self, client: Client) -> None:
+        self.client = client
         self.calls = 0
 
     def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
@@ -141,15 +90,14 @@ class CensusCalls:
         return int(next_cursor), list(keys)
 
     def memory_usage(self, keys: Sequence[bytes]) -> list[int | None]:
-        redis = import_redis()
         self.calls += 1
-        pipe: Any = self.client.pipeline(transaction=False)
+        pipe = self.client.pipeline(transaction=False)
         for key in keys:
             pipe.execute_command("MEMORY", "USAGE", key)
         results = pipe.execute(raise_on_error=False)
         sizes: list[int | None] = []
         for result in results:
-            if isinstance(result, redis.ResponseError):
+            if isinstance(result, ResponseError):
                 if _forbidden(result):
                     raise PermissionError(str(result))
                 sizes.append(None)
@@ -160,38 +108,22 @@ class CensusCalls:
         return sizes
 
 
-def _call(client: Any, *args: Any) -> Any:
-    """One command straight on a pooled connection: the raw reply, without redis-py's
-    per-command retry, event and callback layers (half the client-side cost of INFO)."""
-    pool = client.connection_pool
-    try:
-        connection = pool.get_connection()
-    except TypeError:  # redis-py 5 wants the command name
-        connection = pool.get_connection(args[0])
-    try:
-        connection.send_command(*args)
-        return connection.read_response()
-    except Exception as exc:
-        if not _is_response_error(exc):  # a timeout or broken stream: never reuse it
-            connection.disconnect()
-        raise
-    finally:
-        pool.release(connection)
+def _call(client: Client, *args: Any) -> Any:
+    """One command, its error reply raised."""
+    return client.execute_command(*args)
 
 
-def _try(client: Any, *args: Any) -> Any:
+def _try(client: Client, *args: Any) -> Any:
     """A command whose error reply is returned, not raised (a connection problem raises)."""
-    try:
-        return _call(client, *args)
-    except Exception as exc:
-        if _is_response_error(exc):
-            return exc
-        raise
+    (reply,) = client.run((args,))
+    if isinstance(reply, Exception) and not isinstance(reply, ResponseError):
+        raise reply
+    return reply
 
 
 def _is_response_error(error: Exception) -> bool:
     """An error reply from Redis (the command was refused), not a connection problem."""
-    return isinstance(error, import_redis().ResponseError)
+    return isinstance(error, ResponseError)
 
 
 def _forbidden(error: Exception) -> bool:
@@ -225,7 +157,7 @@ class RedisSource:
         self.clock = clock
         self.rounds = 0
         """Round trips made by polls (for tests and the benchmark)."""
-        self._client: redis_module.Redis | None = None
+        self._client: Client | None = None
         self._client_lock = threading.Lock()
         self._failures = 0
         self._retry_at = 0.0
@@ -259,7 +191,7 @@ class RedisSource:
         master = self.watch.master
         return f"master {self.watch.sentinel.master_name} ({master or 'not known yet'})"
 
-    def client(self) -> redis_module.Redis:
+    def client(self) -> Client:
         with self._client_lock:
             if self._client is None:
                 self._client = connect(self.node)
@@ -587,12 +519,8 @@ class RedisSource:
             self.watch.close()
 
 
-def close_client(client: Any) -> None:
-    try:
-        client.close()
-        client.connection_pool.disconnect()
-    except Exception:
-        log.debug("closing a redis client failed", exc_info=True)
+def close_client(client: Client) -> None:
+    client.close()
 
 
 def _text(value: Any) -> str:

@@ -22,7 +22,7 @@ from ..config.redis import RedisSettings, SentinelSettings
 from ..config.redisurl import RedisAddress
 
 if TYPE_CHECKING:
-    import redis as redis_module
+    from .resp import Client
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class MasterWatch:
         self.switches = 0
         self.sentinel_up = False
         self._preferred = 0
-        self._clients: dict[int, redis_module.Redis] = {}
+        self._clients: dict[int, Client] = {}
         self._lock = threading.Lock()
 
     def _client(self, index: int) -> Any:
@@ -147,8 +147,4 @@ class MasterWatch:
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
-            try:
-                client.close()
-                client.connection_pool.disconnect()
-            except Exception:
-                log.debug("closing a Sentinel client failed", exc_info=True)
+            client.close()
