@@ -136,6 +136,9 @@ def test_prometheus_finds_every_node_with_the_documented_config(cluster: Cluster
                     params={"query": expr},
                     timeout=5,
                 )
+                if response.status_code == 503:  # Prometheus still starting up its TSDB
+                    return []
+                response.raise_for_status()
                 return list(response.json()["data"]["result"])
 
             deadline = time.monotonic() + 30
