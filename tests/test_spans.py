@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 
@@ -157,6 +158,100 @@ def test_ratio_sampling_records_about_the_ratio(receiver: OtlpReceiver) -> None:
     finally:
         tracing_state.shutdown_tracing()
     assert 1500 < drawn < 2500
+
+
+def test_root_gaps_are_geometric_at_the_ratio() -> None:
+    from cachewatch.tracing.sdk import make_root_gaps
+
+    settings = tracing_settings.tracing_settings(
+        {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}
+    )
+    gap = make_root_gaps(settings)
+    gaps = [gap() for _ in range(40_000)]
+    assert min(gaps) == 1
+    assert 3.9 < sum(gaps) / len(gaps) < 4.1  # 1 / ratio
+    assert 0.24 < gaps.count(1) / len(gaps) < 0.26  # the next root is recorded at the ratio
+    assert 0.1775 < gaps.count(2) / len(gaps) < 0.1975  # 0.75 * 0.25
+
+    def gaps_of(sampler: str, arg: str = "") -> set[int]:
+        env = {"OTEL_TRACES_SAMPLER": sampler, "OTEL_TRACES_SAMPLER_ARG": arg}
+        of = make_root_gaps(tracing_settings.tracing_settings(env))
+        return {of() for _ in range(100)}
+
+    assert gaps_of("parentbased_always_off") == {0}  # never
+    assert gaps_of("parentbased_traceidratio", "0") == {0}
+    assert gaps_of("parentbased_always_on") == {1}
+    assert gaps_of("always_on") == {1}
+
+
+def test_root_lookups_are_recorded_at_the_ratio_and_children_follow_their_parent(
+    receiver: OtlpReceiver, cache_table: CacheRegistry
+) -> None:
+    env = otel_env(
+        receiver.endpoint,
+        OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+        OTEL_TRACES_SAMPLER_ARG="0.1",
+    )
+    assert tracing_state.setup_tracing(env, set_global=False) is not None
+    try:
+        cache = cachewatch.instrument({"k": 1}, "ratio_cache", registry=cache_table)
+        for _ in range(10_000):
+            cache.get("k")
+        for _ in range(10_000):
+            cache["k"]
+        recorded = cache_table.recorder("ratio_cache").snapshot().latency["get"].count
+        assert 1500 < recorded < 2500  # only recorded lookups are timed
+
+        from opentelemetry import trace
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+        sampled = SpanContext(0x1234, 0x99, is_remote=True, trace_flags=TraceFlags(1))
+        with trace.use_span(NonRecordingSpan(sampled)):
+            for _ in range(100):
+                cache.get("k")
+        after = cache_table.recorder("ratio_cache").snapshot().latency["get"].count
+        assert after == recorded + 100
+        unsampled = SpanContext(0x1234, 0x99, is_remote=True, trace_flags=TraceFlags(0))
+        with trace.use_span(NonRecordingSpan(unsampled)):
+            for _ in range(1000):
+                cache.get("k")
+        assert cache_table.recorder("ratio_cache").snapshot().latency["get"].count == after
+    finally:
+        tracing_state.shutdown_tracing()
+    snapshot = cache_table.recorder("ratio_cache").snapshot()
+    assert snapshot.hits == 21_100
+    assert all(len(e.trace_id) == 32 for e in snapshot.latency["get"].exemplars.values())
+
+
+def test_traced_lookups_count_exactly_under_eight_threads(
+    receiver: OtlpReceiver, cache_table: CacheRegistry
+) -> None:
+    env = otel_env(
+        receiver.endpoint,
+        OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+        OTEL_TRACES_SAMPLER_ARG="0.01",
+    )
+    assert tracing_state.setup_tracing(env, set_global=False) is not None
+    cache = cachewatch.instrument({f"k{i}": i for i in range(100)}, "busy", registry=cache_table)
+    per_thread = 20_000
+    start = threading.Barrier(8)
+
+    def hammer() -> None:
+        start.wait()
+        for i in range(per_thread):
+            cache.get(f"k{i % 200}")  # half of the keys miss
+
+    try:
+        threads = [threading.Thread(target=hammer) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        tracing_state.shutdown_tracing()
+    snapshot = cache_table.recorder("busy").snapshot()
+    assert snapshot.hits == snapshot.misses == 8 * per_thread // 2
+    assert 1200 < snapshot.latency["get"].count < 2000  # 1% of the lookups, recorded once
 
 
 # --- spans at the receiver --------------------------------------------------------------------

@@ -7,11 +7,13 @@ lookup takes less time than the two clock reads that would time it, and Micromet
 time in-process cache gets either. Remote caches (``trace_cache_operation``,
 ``instrument_redis``) are always timed.
 
-``WATCH`` is non-empty while tracing is on or an operation is open anywhere in the process;
-then a lookup takes ``_watched_get``, which asks whether it is sampled as a span (recorded
-after the fact: nothing runs inside an in-process lookup, so its span never needs to be the
-active one) and whether it belongs to an open ``trace_cache_operation`` of the same cache
-(``nesting``: one lookup counts once).
+``WATCH`` is non-empty while tracing is on or an operation is open anywhere in the process.
+Then a root lookup (no operation open, no span active: one C call tells) counts down to its
+turn to be recorded as a span (``_turns``, another C call) and otherwise counts as on the
+hot path; any other lookup takes ``_decided_get``, which asks whether it is sampled and
+whether it belongs to an open ``trace_cache_operation`` of the same cache (``nesting``: one
+lookup counts once). A span is recorded after the fact: nothing runs inside an in-process
+lookup, so it never needs to be the active one.
 
 The wrapper has no ``__getattr__``: CPython 3.11 specialises no attribute access on a class
 that has one, which made every ``self._...`` read on the hot path several times dearer
@@ -25,6 +27,7 @@ purpose: a Python call costs more than the lookup they count.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import (
     Callable,
     ItemsView,
@@ -39,11 +42,11 @@ from time import perf_counter, perf_counter_ns, time_ns
 from typing import Any, Generic, TypeVar, cast
 
 from ..tracing import spans as _tracing
-from ..tracing.attributes import CACHE_HIT
+from ..tracing.attributes import CACHE_HIT, CACHE_NAME, CACHE_OPERATION
 from . import nesting as _nesting
 from .gate import WATCH
 from .memory import EntrySizeSampler
-from .nesting import Claim, claim_on
+from .nesting import OPEN, Claim, claim_on
 from .recorder import CacheRecorder, Reading
 from .table import CacheTable, default_table
 
@@ -53,6 +56,71 @@ V = TypeVar("V")
 SIZE_SAMPLE_EVERY = 16
 _MISSING: Any = object()
 _HOOKED = "_cachewatch_hooked"
+
+
+# --- root lookups while tracing is on ----------------------------------------------------------
+# A lookup with no active span is a root, recorded with probability ``ratio``. Instead of a
+# draw per lookup (a call into the decision), root lookups count down to the next recorded
+# one, the count drawn from the same geometric distribution once per recorded lookup
+# (``spans.root_sampling``). ``_context() is _EMPTY`` tells a root in one C call; the count
+# is an iterator of that many ``False``: ``next(_turns, True)`` is one C call too, atomic
+# under the GIL, where decrementing a global int costs twice as much and is not.
+_NOT_A_CONTEXT = object()
+_NEVER: Iterator[bool] = itertools.repeat(False)
+
+
+def _no_context() -> object:
+    return None
+
+
+def _no_gap() -> int:
+    return 0
+
+
+_context: Callable[[], object] = _no_context
+"""Reads OpenTelemetry's current context (a ContextVar's ``get``) while tracing is on."""
+_EMPTY: object = _NOT_A_CONTEXT
+"""The context of a thread or task where none was attached: no span is active there.
+Nothing ``_context`` returns is ``_NOT_A_CONTEXT``: while tracing is off, or while it
+toggles, every lookup takes the full decision."""
+_next_gap: Callable[[], int] = _no_gap
+_turns: Iterator[bool] = _NEVER
+"""``False`` for each root lookup before the next recorded one; runs out on its turn."""
+_record_keys = False
+_turns_lock = Lock()
+
+
+def _draw_turns() -> Iterator[bool]:
+    gap = _next_gap()
+    return itertools.repeat(False, gap - 1) if gap else _NEVER
+
+
+def _root_turn(turns: Iterator[bool]) -> bool:
+    """A root lookup found ``turns`` run out: whether it is recorded (False when another
+    thread's lookup found it first) and the countdown to the next."""
+    global _turns
+    with _turns_lock:
+        if _turns is not turns:
+            return False
+        _turns = _draw_turns()
+        return turns is not _NEVER
+
+
+def _tracing_toggled(on: bool) -> None:
+    global _context, _EMPTY, _next_gap, _turns, _record_keys
+    found = _tracing.root_sampling() if on else None
+    with _turns_lock:
+        _EMPTY = _NOT_A_CONTEXT  # first: no lookup counts down on a half-made state
+        _record_keys = _tracing.records_keys()
+        if found is None:
+            _context, _next_gap, _turns = _no_context, _no_gap, _NEVER
+            return
+        _context, empty, _next_gap = found
+        _turns = _draw_turns()
+        _EMPTY = empty
+
+
+_tracing.on_toggle(_tracing_toggled)
 
 
 def _cachetools_base(cache: object) -> type | None:
@@ -141,7 +209,12 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
     # --- lookups ----------------------------------------------------------------------------
     def __getitem__(self, key: K) -> V:
         if WATCH:
-            value = self._watched_get(key, _MISSING, True)
+            if OPEN or _context() is not _EMPTY:
+                value = self._decided_get(key, _MISSING, True)
+            elif next(turns := _turns, True):
+                value = self._root_get(key, _MISSING, True, turns)
+            else:
+                value = self._plain_get(key, _MISSING, True)
             if value is _MISSING:
                 raise KeyError(key)
             return cast(V, value)
@@ -158,7 +231,10 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
 
     def get(self, key: K, default: Any = None) -> Any:
         if WATCH:
-            return self._watched_get(key, default, False)
+            if OPEN or _context() is not _EMPTY:
+                return self._decided_get(key, default, False)
+            if next(turns := _turns, True):
+                return self._root_get(key, default, False, turns)
         try:
             value = self._get(key, _MISSING)
         except Exception as exc:
@@ -191,7 +267,22 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         return value
 
     def _watched_get(self, key: K, default: Any, subscript: bool) -> Any:
-        """A lookup while tracing is on or an operation is open somewhere. ``sample`` is a
+        """A lookup while tracing is on or an operation is open somewhere (``get`` and
+        ``[]`` have this inline): a root lookup counts down to its turn to be recorded."""
+        if OPEN or _context() is not _EMPTY:
+            return self._decided_get(key, default, subscript)
+        if next(turns := _turns, True):
+            return self._root_get(key, default, subscript, turns)
+        return self._plain_get(key, default, subscript)
+
+    def _root_get(self, key: K, default: Any, subscript: bool, turns: Iterator[bool]) -> Any:
+        """A root lookup that found the countdown ``turns`` run out."""
+        if _root_turn(turns):
+            return self._slow_get(key, default, subscript, True, None, True)
+        return self._plain_get(key, default, subscript)
+
+    def _decided_get(self, key: K, default: Any, subscript: bool) -> Any:
+        """A lookup inside a span or while an operation is open somewhere. ``sample`` is a
         function that says no while tracing is off, so it is called without reading the
         flag first."""
         traced = _tracing.sample()
@@ -204,13 +295,20 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         return claim_on(self._recorder) if self._claims else None
 
     def _slow_get(
-        self, key: K, default: Any, subscript: bool, traced: bool, claim: Claim | None
+        self,
+        key: K,
+        default: Any,
+        subscript: bool,
+        traced: bool,
+        claim: Claim | None,
+        root: bool = False,
     ) -> Any:
-        """A lookup that is recorded as a span (``traced``), or handed to the operation
-        that ``claim``s this cache, or both. A traced lookup is timed, and its latency
-        carries the span's trace id as an exemplar."""
-        started = time_ns() if traced else 0
-        start = perf_counter_ns()
+        """A lookup that is recorded as a span (``traced``; ``root`` when no span is
+        active), or handed to the operation that ``claim``s this cache, or both. A traced
+        lookup is timed by the span's own clock (``time_ns``: one read each side, where a
+        second clock would cost two more), and its latency carries the span's trace id as
+        an exemplar."""
+        started = time_ns()
         failure: Exception | None = None
         value = _MISSING
         try:
@@ -223,16 +321,21 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
                 value = self._get(key, _MISSING)
         except Exception as exc:  # noqa: BLE001 - re-raised once the span has it
             failure = exc
-        elapsed_ns = perf_counter_ns() - start
+        ended = time_ns()
+        if ended < started:  # the wall clock stepped back meanwhile
+            ended = started
         hit = value is not _MISSING
         trace_id = None
         if traced:
             name = self._recorder.name
-            attributes = _tracing.cache_attributes(name, "get", key)
+            if _record_keys:
+                attributes = _tracing.cache_attributes(name, "get", key)
+            else:
+                attributes = {CACHE_NAME: name, CACHE_OPERATION: "get"}
             if failure is None:
                 attributes[CACHE_HIT] = hit
             trace_id = _tracing.record_span(
-                "get " + name, attributes, started, started + elapsed_ns, failure
+                "get " + name, attributes, started, ended, failure, root
             )
         if failure is not None:
             (self._recorder if claim is None else claim).error("get", failure)
@@ -240,7 +343,7 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         if claim is None:
             next(self._hits if hit else self._misses)
             if traced or self._timed:
-                self._get_latency.observe(elapsed_ns / 1e9, trace_id)
+                self._get_latency.observe((ended - started) / 1e9, trace_id, ended / 1e9)
         else:
             claim.count(hits=1) if hit else claim.count(misses=1)
         return value if hit else default

@@ -76,18 +76,33 @@ class LatencyHistogram:
         self._bounds = bounds
         self._counts = [0] * (len(bounds) + 1)
         self._sum = 0.0
-        self._exemplars: dict[int, tuple[str, float, float]] = {}
+        self._exemplars: dict[int, tuple[str | int, float, float]] = {}
         """Per bucket, the latest traced observation as a plain tuple: a frozen dataclass
-        costs about 0.6 µs to make, a tenth of a sampled lookup; ``snapshot`` builds it."""
+        costs about 0.6 µs to make, a tenth of a sampled lookup; ``snapshot`` builds it (and
+        formats a trace id given as an int)."""
         self._lock = threading.Lock()
 
-    def observe(self, seconds: float, trace_id: str | None = None) -> None:
+    def observe(
+        self, seconds: float, trace_id: str | int | None = None, timestamp: float | None = None
+    ) -> None:
+        """Count one observation; with a ``trace_id`` (hex, or the int a span gives), keep it
+        as its bucket's exemplar, stamped ``timestamp`` (default: now; a caller that has
+        just read the clock passes it). The lock is taken by ``acquire``/``release``, not
+        ``with``: about half the instructions, on every traced lookup."""
         index = bisect.bisect_left(self._bounds, seconds)
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             self._counts[index] += 1
             self._sum += seconds
             if trace_id is not None:
-                self._exemplars[index] = (trace_id, seconds, time.time())
+                self._exemplars[index] = (
+                    trace_id,
+                    seconds,
+                    time.time() if timestamp is None else timestamp,
+                )
+        finally:
+            lock.release()
 
     def after_fork(self) -> None:
         self._lock._at_fork_reinit()  # type: ignore[attr-defined]
@@ -107,7 +122,14 @@ class LatencyHistogram:
             buckets=tuple(cumulative),
             sum=total,
             count=running,
-            exemplars={bounds[i]: Exemplar(*found) for i, found in exemplars.items()},
+            exemplars={
+                bounds[i]: Exemplar(
+                    trace_id if isinstance(trace_id, str) else format(trace_id, "032x"),
+                    value,
+                    at,
+                )
+                for i, (trace_id, value, at) in exemplars.items()
+            },
         )
 
 

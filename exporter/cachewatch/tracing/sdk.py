@@ -9,7 +9,9 @@ that a process without tracing never loads the SDK or gRPC.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar, Token
@@ -38,6 +40,9 @@ log = logging.getLogger("cachewatch.tracing")
 
 _DECIDED = otel_context.create_key("cachewatch-decided")
 """Marks the context of a span that cachewatch already decided to record."""
+_DECIDED_ROOT = otel_context.set_value(_DECIDED, True, otel_context.Context())
+"""The context of a decided span with no parent, made once: most lookups are roots, and
+``DecidedSampler`` knows this one without reading it."""
 _TRACE_ID_LIMIT = (1 << 64) - 1
 
 
@@ -58,6 +63,8 @@ class DecidedSampler(Sampler):
         links: Sequence[Any] | None = None,
         trace_state: Any = None,
     ) -> SamplingResult:
+        if parent_context is _DECIDED_ROOT:
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, None)
         if parent_context is not None and parent_context.get(_DECIDED):
             parent = trace.get_current_span(parent_context).get_span_context()
             state = parent.trace_state if parent.is_valid else None
@@ -83,17 +90,57 @@ def configured_sampler(settings: TracingSettings) -> Sampler:
     return ParentBased(root)
 
 
+def _context_var() -> ContextVar[Any] | None:
+    """The ContextVar that holds OpenTelemetry's current context, when the runtime context
+    is the default one (None for another runtime context)."""
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    return var if isinstance(var, ContextVar) else None
+
+
+def root_probe() -> tuple[Callable[[], object], object] | None:
+    """``(read, empty)``: ``read() is empty`` says in one C call that no context was ever
+    attached in this thread or task (so no span is active), where reading the active span
+    takes two and a comparison. ``empty`` is the ContextVar's default, read in a fresh
+    context in case tracing starts inside an attached one. None for another runtime."""
+    var = _context_var()
+    if var is None:
+        return None
+    return var.get, contextvars.Context().run(var.get)
+
+
+def make_root_gaps(settings: TracingSettings) -> Callable[[], int]:
+    """``gap()``: how many root operations from now to the next recorded one (1: the next
+    one), drawn from the geometric distribution of ``random() < ratio`` drawn once per
+    operation, so that a caller can count down instead of drawing each time; 0 when no
+    root operation is ever recorded. The rules as ``make_decider`` has them for roots."""
+    rule = settings.parent_rule
+    ratio = settings.root_ratio
+    if rule == "never" or (rule in ("follow", "trace_id") and ratio <= 0.0):
+        return lambda: 0
+    if rule not in ("follow", "trace_id") or ratio >= 1.0:
+        return lambda: 1
+    draw = random.random
+    log = math.log
+    log_miss = math.log1p(-ratio)
+
+    def gap() -> int:
+        # P(gap > k) = P(1 - U <= (1 - ratio) ** k) = (1 - ratio) ** k for U uniform in [0, 1)
+        return int(log(1.0 - draw()) / log_miss) + 1
+
+    return gap
+
+
 def _current_span_reader() -> Callable[[], Any]:
     """The cheapest way to read the active span: straight from the ContextVar that holds
     OpenTelemetry's current context (two C calls), falling back to the public API when a
     different runtime context is configured."""
-    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
-    var = getattr(runtime, "_current_context", None)
+    var = _context_var()
     try:
         from opentelemetry.trace.propagation import _SPAN_KEY as key
     except ImportError:  # a future API without it: the public, slower way
         var = None
-    if isinstance(var, ContextVar):
+    if var is not None:
         get_context = var.get
 
         def read() -> Any:
@@ -195,10 +242,12 @@ class Tracing:
         self.pipeline = pipeline
         """cachewatch's own pipeline, or None when the spans go through the application's."""
         self.decide = make_decider(settings)
+        self.root_gap = make_root_gaps(settings)
+        """Root operations to the next recorded one (``make_root_gaps``)."""
+        self.root_probe = root_probe()
+        """How a caller tells, in one call, that no span is active (``root_probe``)."""
         self._marks_decided = marks_decided
         self._read_parent = _current_span_reader()
-        self._decided_root = otel_context.set_value(_DECIDED, True, otel_context.Context())
-        """The context of a decided span with no parent, made once: most lookups are roots."""
         self._stops: list[Callable[[], None]] = []
 
     @property
@@ -226,20 +275,23 @@ class Tracing:
         start_ns: int,
         end_ns: int,
         exc: BaseException | None = None,
-    ) -> str | None:
+        root: bool = False,
+    ) -> int | None:
         """A span that started at ``start_ns`` and ended at ``end_ns`` (``time_ns`` clock);
-        its trace id, or None when the SDK sampler did not record it."""
+        its trace id (an int: formatting it costs a tenth of the rest, so the exemplar
+        formats it when read), or None when the SDK sampler did not record it. ``root``:
+        the caller saw that no span is active."""
         context = None
         if self._marks_decided:
             context = (
-                self._decided_root
-                if self._read_parent() is None
+                _DECIDED_ROOT
+                if root or self._read_parent() is None
                 else otel_context.set_value(_DECIDED, True)
             )
         span = self.tracer.start_span(
             name, context=context, attributes=attributes, start_time=start_ns
         )
-        trace_id = format(span.get_span_context().trace_id, "032x") if span.is_recording() else None
+        trace_id: int | None = span.get_span_context().trace_id if span.is_recording() else None
         if exc is not None:
             self.record_error(span, exc)
         span.end(end_time=end_ns)

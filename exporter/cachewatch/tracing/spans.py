@@ -7,7 +7,9 @@ Three rules keep tracing from costing the hot path:
 * While it is on, cachewatch decides itself whether an operation is recorded, before it
   calls into OpenTelemetry at all (even an unsampled SDK span costs ~6 µs, far more than
   the cache lookup it would wrap): a root operation draws ``random() < ratio``; an
-  operation inside an active span follows that span's sampled flag (``sample()``).
+  operation inside an active span follows that span's sampled flag (``sample()``). The
+  ``instrument()`` mapping counts its root lookups down to the next recorded one instead,
+  the count drawn from the same distribution (``root_sampling``).
 * Only a recorded operation creates a span, and its latency observation carries the
   span's trace id as an exemplar.
 
@@ -182,6 +184,26 @@ def active() -> Tracing | None:
     return _state
 
 
+def root_sampling() -> tuple[Callable[[], object], object, Callable[[], int]] | None:
+    """What a hot path needs to decide root operations without calling ``sample()`` on each:
+    ``(read, empty, gap)``. ``read() is empty`` when no context was attached in this thread
+    or task, so no span is active and the operation is a root; ``gap()`` is the number of
+    root operations from then to the next recorded one (0: none ever is), drawn so that each
+    is recorded with the probability ``sample()`` gives a root. None while tracing is off or
+    when OpenTelemetry's runtime context is not its default one."""
+    state = _state
+    if state is None or state.root_probe is None:
+        return None
+    read, empty = state.root_probe
+    return read, empty, state.root_gap
+
+
+def records_keys() -> bool:
+    """Whether spans carry a hash of the key (``cache_attributes``)."""
+    state = _state
+    return state is not None and state.settings.record_keys
+
+
 atexit.register(shutdown_tracing)
 
 
@@ -220,15 +242,17 @@ def record_span(
     start_ns: int,
     end_ns: int,
     exc: BaseException | None = None,
-) -> str | None:
+    root: bool = False,
+) -> int | None:
     """Record a span that already happened (a lookup timed by the caller), in one SDK call
     for its start and one for its end: nothing can run inside an in-process lookup, so it
-    never needs to be the active span. Returns its trace id for the exemplar, None when
-    tracing stopped meanwhile or the SDK sampler declined."""
+    never needs to be the active span. Returns its trace id for the exemplar (an int, which
+    the exemplar formats when read), None when tracing stopped meanwhile or the SDK sampler
+    declined. ``root``: the caller saw that no span is active (``root_sampling``)."""
     state = _state
     if state is None:
         return None
-    return state.record(name, attributes, start_ns, end_ns, exc)
+    return state.record(name, attributes, start_ns, end_ns, exc, root)
 
 
 class Span:
