@@ -14,7 +14,8 @@ Shutdown lets in-flight requests finish for a bounded time and closes idle conne
 from __future__ import annotations
 
 import contextlib
-import io
+import email.message
+import http.client
 import logging
 import socket
 import ssl
@@ -23,7 +24,10 @@ import time
 from http import HTTPStatus
 from socketserver import ThreadingMixIn
 from typing import Any
+from urllib.parse import unquote
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
+
+from .head import Head, parse_head
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +45,38 @@ class _HeadTooLarge(Exception):
 
 
 class _ServerHandler(ServerHandler):
+    """wsgiref's handler, with the status line, headers and body in one send.
+
+    wsgiref writes the head and the body separately: with TCP_NODELAY that is two segments
+    (and two wake-ups of the client) for every response."""
+
     server_software = "cachewatch"
     http_version = "1.1"
+    request_handler: RequestHandler | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: list[bytes] = []
+
+    def _write(self, data: bytes) -> None:
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self.stdout.write(data)
+        self.stdout.flush()
+
+    def run(self, application: Any) -> None:
+        try:
+            super().run(application)
+        finally:
+            self._flush()  # a response without a body (HEAD) has written no data
 
     def cleanup_headers(self) -> None:
         super().cleanup_headers()
-        request = getattr(self, "request_handler", None)
+        request = self.request_handler
         if request is not None and request.close_connection:
             self.headers["Connection"] = "close"  # type: ignore[attr-defined]
 
@@ -65,6 +95,8 @@ class RequestHandler(WSGIRequestHandler):
     disable_nagle_algorithm = True  # a response must not wait for the previous one's ACK
     wbufsize = 8 * 1024  # headers in one send; a body larger than this goes straight out
     server: HardenedWSGIServer
+    headers: Head | email.message.Message  # type: ignore[assignment]
+    _head = b""
 
     def setup(self) -> None:
         self.timeout = self.server.request_timeout  # type: ignore[misc]
@@ -164,12 +196,8 @@ class RequestHandler(WSGIRequestHandler):
             self._reject(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large")
             return
         self.server.read(self.request)
-        stream, self.rfile = self.rfile, io.BytesIO(head)
-        try:
-            parsed = self.parse_request()
-        finally:
-            self.rfile = stream
-        if not parsed:
+        self._head = head
+        if not self.parse_request():
             if not self._answered:  # a blank request line: parse_request says nothing
                 self._reject(HTTPStatus.BAD_REQUEST, "empty request line")
             return
@@ -192,19 +220,108 @@ class RequestHandler(WSGIRequestHandler):
             return
         handler = _ServerHandler(
             self.rfile,
-            self.wfile,  # type: ignore[arg-type]
+            self.wfile,
             self.get_stderr(),
             self.get_environ(),
             multithread=True,
         )
-        handler.request_handler = self  # type: ignore[attr-defined]
-        handler.run(self.server.get_app())  # type: ignore[arg-type]
+        handler.request_handler = self
+        handler.run(self.server.get_app())
+
+    def parse_request(self) -> bool:
+        """http.server's ``parse_request`` (the same answers to a bad request line), with the
+        header block of ``_read_head`` parsed by ``head.parse_head``."""
+        self.command = None  # type: ignore[assignment]
+        self.request_version = version = self.default_request_version
+        self.close_connection = True
+        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.requestline = requestline
+        words = requestline.split()
+        if not words:
+            return False
+        if len(words) >= 3:
+            version = words[-1]
+            try:
+                if not version.startswith("HTTP/"):
+                    raise ValueError
+                base_version_number = version.split("/", 1)[1]
+                numbers = base_version_number.split(".")
+                if len(numbers) != 2:
+                    raise ValueError
+                if any(not part.isdigit() or len(part) > 10 for part in numbers):
+                    raise ValueError
+                version_number = int(numbers[0]), int(numbers[1])
+            except (ValueError, IndexError):
+                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")
+                return False
+            if version_number >= (1, 1):
+                self.close_connection = False
+            if version_number >= (2, 0):
+                self.send_error(
+                    HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
+                    f"Invalid HTTP version ({base_version_number})",
+                )
+                return False
+            self.request_version = version
+        if not 2 <= len(words) <= 3:
+            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request syntax ({requestline!r})")
+            return False
+        command, path = words[:2]
+        if len(words) == 2:
+            self.close_connection = True
+            if command != "GET":
+                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad HTTP/0.9 request type ({command!r})")
+                return False
+        self.command, self.path = command, path
+        if self.path.startswith("//"):
+            self.path = "/" + self.path.lstrip("/")  # no open redirect through //host/path
+        try:
+            self.headers = parse_head(self._head)
+        except http.client.LineTooLong as err:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", str(err))
+            return False
+        except http.client.HTTPException as err:
+            self.send_error(
+                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers", str(err)
+            )
+            return False
+        conntype = (self.headers.get("Connection") or "").lower()
+        if conntype == "close":
+            self.close_connection = True
+        elif conntype == "keep-alive":
+            self.close_connection = False
+        expect = (self.headers.get("Expect") or "").lower()
+        if expect == "100-continue" and self.request_version >= "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
 
     def get_environ(self) -> dict[str, str]:
-        environ: dict[str, str] = super().get_environ()
+        """wsgiref's environ of the request, from either kind of parsed headers."""
+        env: dict[str, str] = self.server.base_environ.copy()
+        env["SERVER_PROTOCOL"] = self.request_version
+        env["SERVER_SOFTWARE"] = self.server_version
+        env["REQUEST_METHOD"] = self.command
+        path, _, query = self.path.partition("?")
+        env["PATH_INFO"] = unquote(path, "iso-8859-1")
+        env["QUERY_STRING"] = query
+        env["REMOTE_ADDR"] = self.client_address[0]
+        content_type = self.headers.get("content-type")
+        env["CONTENT_TYPE"] = "text/plain" if content_type is None else content_type
+        length = self.headers.get("content-length")
+        if length:
+            env["CONTENT_LENGTH"] = length
+        for name, value in self.headers.items():
+            key, value = name.replace("-", "_").upper(), value.strip()
+            if key in env:
+                continue  # CONTENT_LENGTH, CONTENT_TYPE and the like
+            key = "HTTP_" + key
+            if key in env:
+                env[key] += "," + value  # repeated headers, comma-separated
+            else:
+                env[key] = value
         if isinstance(self.request, ssl.SSLSocket):
-            environ["HTTPS"] = "on"
-        return environ
+            env["HTTPS"] = "on"
+        return env
 
 
 class HardenedWSGIServer(ThreadingMixIn, WSGIServer):
