@@ -66,6 +66,14 @@ def test_same_bytes_as_prometheus_client_for_every_kind_of_family() -> None:
     assert render_openmetrics(families) == om_generate_latest(_Fixed(families))
 
 
+def test_same_bytes_again_from_the_caches() -> None:
+    """The second scrape renders headers and sample prefixes from caches."""
+    for _ in range(2):
+        families = _families()
+        assert render_openmetrics(families) == om_generate_latest(_Fixed(families))
+        assert render_text(families) == generate_latest(_Fixed(families))
+
+
 def test_same_bytes_on_a_real_scrape(redis: RedisServer) -> None:
     from cachewatch.sources.redis import RedisSource
 
