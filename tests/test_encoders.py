@@ -112,3 +112,26 @@ def _parse_back(body: bytes, openmetrics: bool) -> Iterable[Metric]:
 @given(st.floats() | st.integers(min_value=-(10**30), max_value=10**30))
 def test_values_are_spelt_as_prometheus_client_spells_them(value: float) -> None:
     assert fast_float(value) == prometheus_float(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.floats()
+        | st.integers(min_value=-(10**30), max_value=10**30)
+        | st.sampled_from([0, 0.0, -0.0, 1, 1.0, True, 2**53 + 1, float(2**53)]),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_values_spelt_from_the_cache_are_spelt_as_prometheus_client_spells_them(
+    values: list[float],
+) -> None:
+    """Equal values of other types or signs (1 and 1.0, 0.0 and -0.0) in one scrape and the
+    next: each spelt as its own."""
+    for order in (values, values[::-1]):
+        family = GaugeMetricFamily("v", "Values.", labels=["i"])
+        for i, value in enumerate(order):
+            family.add_metric([str(i)], value)
+        assert render_openmetrics([family]) == om_generate_latest(_Fixed([family]))
+        assert render_text([family]) == generate_latest(_Fixed([family]))

@@ -122,6 +122,7 @@ def render_text(families: Sequence[Metric]) -> bytes:
     out: list[str] = []
     append = out.append
     prefixes = _prefixes
+    spellings = _spellings
     go_string = _go_string
     for metric in families:
         append(_text_header(metric.name, metric.type, metric.documentation))
@@ -131,9 +132,13 @@ def render_text(families: Sequence[Metric]) -> bytes:
             if native is not None:
                 raise Unsupported("native histogram")
             prefix = prefixes.get((name, *labels.items())) or _prefix(name, labels)
-            text = repr(value) if type(value) is float else repr(float(value))
-            if text[-1] in "nf" or (value > 0 and text.find(".") > 6):  # floatToGoString
-                text = go_string(value)
+            text = spellings.get(value) if value else None
+            if text is None:  # floatToGoString, inline
+                text = repr(value) if type(value) is float else repr(float(value))
+                if text[-1] in "nf" or (value > 0 and text.find(".") > 6):
+                    text = go_string(value)
+                elif value:
+                    _remember(value, text)
             line = prefix + text
             if timestamp is not None:
                 line += f" {int(float(timestamp) * 1000):d}"
@@ -177,6 +182,16 @@ def _prefix(name: str, labels: dict[str, str]) -> str:
 
 
 _prefixes: dict[tuple[Any, ...], str] = {}
+_spellings: dict[float, str] = {}
+"""Values already spelt: most of a scrape's values were in the one before (gauges that do not
+move, counters that did not count). Numbers that are equal spell the same, but for zeros
+(0.0 and -0.0), which are never kept, and NaN and infinities (spelt by Go's rules, not kept)."""
+
+
+def _remember(value: float, text: str) -> None:
+    if len(_spellings) > 20_000:
+        _spellings.clear()
+    _spellings[value] = text
 
 
 def render_openmetrics(families: Sequence[Metric]) -> bytes:
@@ -188,6 +203,7 @@ def render_openmetrics(families: Sequence[Metric]) -> bytes:
     append = out.append
     headers = _om_headers
     prefixes = _prefixes
+    spellings = _spellings
     go_string = _go_string
     for metric in families:
         key = (metric.name, metric.type, metric.unit, metric.documentation)
@@ -205,10 +221,14 @@ def render_openmetrics(families: Sequence[Metric]) -> bytes:
             prefix = prefixes.get((name, *labels.items())) or _prefix(name, labels)
             if value is None:
                 text = ""
-            else:  # floatToGoString, inline
-                text = repr(value) if type(value) is float else repr(float(value))
-                if text[-1] in "nf" or (value > 0 and text.find(".") > 6):
-                    text = go_string(value)
+            else:
+                text = spellings.get(value) if value else None
+                if text is None:  # floatToGoString, inline
+                    text = repr(value) if type(value) is float else repr(float(value))
+                    if text[-1] in "nf" or (value > 0 and text.find(".") > 6):
+                        text = go_string(value)
+                    elif value:
+                        _remember(value, text)
             if timestamp is None and not exemplar:
                 append(f"{prefix}{text}\n")
                 continue

@@ -109,7 +109,8 @@ class RequestHandler(WSGIRequestHandler):
         return self.server_version
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http %s %s", self.address_string(), format % args)
+        if log.isEnabledFor(logging.DEBUG):  # every request is logged: format it only if shown
+            log.debug("http %s %s", self.address_string(), format % args)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         if code >= 500:  # e.g. 505 for "HTTP/2.0" in a request line: the client's mistake
