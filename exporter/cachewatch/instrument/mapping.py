@@ -63,10 +63,14 @@ _HOOKED = "_cachewatch_hooked"
 # draw per lookup (a call into the decision), root lookups count down to the next recorded
 # one, the count drawn from the same geometric distribution once per recorded lookup
 # (``spans.root_sampling``). ``_context() is _EMPTY`` tells a root in one C call; the count
-# is an iterator of that many ``False``: ``next(_turns, True)`` is one C call too, atomic
-# under the GIL, where decrementing a global int costs twice as much and is not.
+# is an iterator of that many ``False`` and then one ``True``: ``next(_turns, False)`` is
+# one C call too, and hands the ``True`` to exactly one lookup however many threads count
+# (a lock or a decremented global int would cost more and the latter is not atomic).
 _NOT_A_CONTEXT = object()
 _NEVER: Iterator[bool] = itertools.repeat(False)
+_ALWAYS: Iterator[bool] = itertools.repeat(True)
+"""Every root lookup recorded: no countdown to draw (it costs 2% of a span to make one)."""
+_TURN = (True,)
 
 
 def _no_context() -> object:
@@ -85,39 +89,34 @@ Nothing ``_context`` returns is ``_NOT_A_CONTEXT``: while tracing is off, or whi
 toggles, every lookup takes the full decision."""
 _next_gap: Callable[[], int] = _no_gap
 _turns: Iterator[bool] = _NEVER
-"""``False`` for each root lookup before the next recorded one; runs out on its turn."""
+"""``False`` for each root lookup before the next recorded one, then ``True`` for that one.
+The lookup that draws the ``True`` draws the next countdown; a lookup of another thread
+that finds this one run out meanwhile is not recorded (a trial lost, once per turn)."""
+_record: Callable[..., int | None] = _tracing.record_span
+"""Records a span that already happened: the running tracer's own ``record`` while tracing
+is on (one call less on each recorded lookup), ``spans.record_span`` otherwise."""
 _record_keys = False
-_turns_lock = Lock()
+_toggle_lock = Lock()
 
 
 def _draw_turns() -> Iterator[bool]:
     gap = _next_gap()
-    return itertools.repeat(False, gap - 1) if gap else _NEVER
-
-
-def _root_turn(turns: Iterator[bool]) -> bool:
-    """A root lookup found ``turns`` run out: whether it is recorded (False when another
-    thread's lookup found it first) and the countdown to the next."""
-    global _turns
-    with _turns_lock:
-        if _turns is not turns:
-            return False
-        _turns = _draw_turns()
-        return turns is not _NEVER
+    return itertools.chain(itertools.repeat(False, gap - 1), _TURN) if gap else _NEVER
 
 
 def _tracing_toggled(on: bool) -> None:
-    global _context, _EMPTY, _next_gap, _turns, _record_keys
+    global _context, _EMPTY, _next_gap, _turns, _record, _record_keys
     found = _tracing.root_sampling() if on else None
-    with _turns_lock:
+    with _toggle_lock:
         _EMPTY = _NOT_A_CONTEXT  # first: no lookup counts down on a half-made state
         _record_keys = _tracing.records_keys()
         if found is None:
             _context, _next_gap, _turns = _no_context, _no_gap, _NEVER
+            _record = _tracing.record_span
             return
-        _context, empty, _next_gap = found
-        _turns = _draw_turns()
-        _EMPTY = empty
+        _context, _next_gap, _record = found.read, found.gap, found.record
+        _turns = _ALWAYS if found.every else _draw_turns()
+        _EMPTY = found.empty
 
 
 _tracing.on_toggle(_tracing_toggled)
@@ -174,6 +173,7 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         "_claims",
         "_get",
         "_get_latency",
+        "_get_span",
         "_hits",
         "_misses",
         "_put_countdown",
@@ -197,6 +197,7 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         self._puts = recorder.puts.counter
         self._removals = recorder.removals.counter
         self._get_latency = recorder.latency("get")
+        self._get_span = "get " + recorder.name
         self._put_latency = recorder.latency("put")
         self._put_countdown = 0
         self._sizes = EntrySizeSampler()
@@ -211,8 +212,8 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         if WATCH:
             if OPEN or _context() is not _EMPTY:
                 value = self._decided_get(key, _MISSING, True)
-            elif next(turns := _turns, True):
-                value = self._root_get(key, _MISSING, True, turns)
+            elif next(_turns, False):
+                value = self._root_get(key, _MISSING, True)
             else:
                 value = self._plain_get(key, _MISSING, True)
             if value is _MISSING:
@@ -233,8 +234,8 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         if WATCH:
             if OPEN or _context() is not _EMPTY:
                 return self._decided_get(key, default, False)
-            if next(turns := _turns, True):
-                return self._root_get(key, default, False, turns)
+            if next(_turns, False):
+                return self._root_get(key, default, False)
         try:
             value = self._get(key, _MISSING)
         except Exception as exc:
@@ -271,15 +272,16 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         ``[]`` have this inline): a root lookup counts down to its turn to be recorded."""
         if OPEN or _context() is not _EMPTY:
             return self._decided_get(key, default, subscript)
-        if next(turns := _turns, True):
-            return self._root_get(key, default, subscript, turns)
+        if next(_turns, False):
+            return self._root_get(key, default, subscript)
         return self._plain_get(key, default, subscript)
 
-    def _root_get(self, key: K, default: Any, subscript: bool, turns: Iterator[bool]) -> Any:
-        """A root lookup that found the countdown ``turns`` run out."""
-        if _root_turn(turns):
-            return self._slow_get(key, default, subscript, True, None, True)
-        return self._plain_get(key, default, subscript)
+    def _root_get(self, key: K, default: Any, subscript: bool) -> Any:
+        """A root lookup whose turn it is to be recorded: draws the next countdown first."""
+        global _turns
+        if _turns is not _ALWAYS:
+            _turns = _draw_turns()
+        return self._slow_get(key, default, subscript, True, None, True)
 
     def _decided_get(self, key: K, default: Any, subscript: bool) -> Any:
         """A lookup inside a span or while an operation is open somewhere. ``sample`` is a
@@ -334,9 +336,7 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
                 attributes = {CACHE_NAME: name, CACHE_OPERATION: "get"}
             if failure is None:
                 attributes[CACHE_HIT] = hit
-            trace_id = _tracing.record_span(
-                "get " + name, attributes, started, ended, failure, root
-            )
+            trace_id = _record(self._get_span, attributes, started, ended, failure, root)
         if failure is not None:
             (self._recorder if claim is None else claim).error("get", failure)
             raise failure

@@ -118,7 +118,7 @@ def make_root_gaps(settings: TracingSettings) -> Callable[[], int]:
     ratio = settings.root_ratio
     if rule == "never" or (rule in ("follow", "trace_id") and ratio <= 0.0):
         return lambda: 0
-    if rule not in ("follow", "trace_id") or ratio >= 1.0:
+    if records_every_root(settings):
         return lambda: 1
     draw = random.random
     log = math.log
@@ -129,6 +129,12 @@ def make_root_gaps(settings: TracingSettings) -> Callable[[], int]:
         return int(log(1.0 - draw()) / log_miss) + 1
 
     return gap
+
+
+def records_every_root(settings: TracingSettings) -> bool:
+    """Whether every root operation is recorded (``make_root_gaps`` is always 1)."""
+    rule = settings.parent_rule
+    return rule in ("always", "delegate") or (rule != "never" and settings.root_ratio >= 1.0)
 
 
 def _current_span_reader() -> Callable[[], Any]:
@@ -244,6 +250,7 @@ class Tracing:
         self.decide = make_decider(settings)
         self.root_gap = make_root_gaps(settings)
         """Root operations to the next recorded one (``make_root_gaps``)."""
+        self.every_root = records_every_root(settings)
         self.root_probe = root_probe()
         """How a caller tells, in one call, that no span is active (``root_probe``)."""
         self._marks_decided = marks_decided
@@ -291,7 +298,9 @@ class Tracing:
         span = self.tracer.start_span(
             name, context=context, attributes=attributes, start_time=start_ns
         )
-        trace_id: int | None = span.get_span_context().trace_id if span.is_recording() else None
+        # a sampled span is recording; an unsampled one (or a disabled tracer's) is not exported
+        span_context = span.get_span_context()
+        trace_id: int | None = span_context.trace_id if span_context.trace_flags & 1 else None
         if exc is not None:
             self.record_error(span, exc)
         span.end(end_time=end_ns)

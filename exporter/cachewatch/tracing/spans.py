@@ -27,7 +27,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..config import environment
 from .attributes import CACHE_KEY_HASH, CACHE_NAME, CACHE_OPERATION, SOURCE_NAME
@@ -184,18 +184,31 @@ def active() -> Tracing | None:
     return _state
 
 
-def root_sampling() -> tuple[Callable[[], object], object, Callable[[], int]] | None:
-    """What a hot path needs to decide root operations without calling ``sample()`` on each:
-    ``(read, empty, gap)``. ``read() is empty`` when no context was attached in this thread
-    or task, so no span is active and the operation is a root; ``gap()`` is the number of
-    root operations from then to the next recorded one (0: none ever is), drawn so that each
-    is recorded with the probability ``sample()`` gives a root. None while tracing is off or
-    when OpenTelemetry's runtime context is not its default one."""
+class RootSampling(NamedTuple):
+    """What a hot path needs to decide root operations without calling ``sample()`` on each,
+    and to record one in the fewest calls."""
+
+    read: Callable[[], object]
+    empty: object
+    """``read() is empty`` when no context was attached in this thread or task: no span is
+    active, the operation is a root."""
+    gap: Callable[[], int]
+    """The number of root operations from now to the next recorded one (0: none ever is),
+    drawn so that each is recorded with the probability ``sample()`` gives a root."""
+    record: Callable[..., int | None]
+    """``record_span`` of the running tracer, without the check that tracing is on."""
+    every: bool
+    """Every root operation is recorded (``gap`` is always 1)."""
+
+
+def root_sampling() -> RootSampling | None:
+    """None while tracing is off or when OpenTelemetry's runtime context is not its default
+    one (then every operation asks ``sample()``)."""
     state = _state
     if state is None or state.root_probe is None:
         return None
     read, empty = state.root_probe
-    return read, empty, state.root_gap
+    return RootSampling(read, empty, state.root_gap, state.record, state.every_root)
 
 
 def records_keys() -> bool:
