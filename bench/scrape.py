@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
+import http.client
 import os
 import random
 import shutil
@@ -40,7 +42,6 @@ from typing import Any
 
 import psutil
 import redis
-import requests
 
 from cachewatch.config import Config
 from cachewatch.config.redisurl import CachePrefix
@@ -175,16 +176,40 @@ class Traffic:
         self.thread.join(5)
 
 
-def scrape(session: requests.Session, port: int) -> tuple[float, str]:
-    """One scrape as Prometheus makes it: its Accept header (OpenMetrics first) and gzip."""
-    start = time.perf_counter()
-    response = session.get(
-        f"http://127.0.0.1:{port}/metrics",
-        headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"},
-        timeout=30,
-    )
-    text = response.text
-    return time.perf_counter() - start, text
+class Scraper:
+    """One keep-alive connection to one exporter, read as Prometheus reads it: its Accept
+    header (OpenMetrics first), gzip, the body decompressed and decoded.
+
+    http.client rather than requests: requests spends ~0.6 ms of Python per request on this
+    machine (a /-/healthy round trip: 0.81 ms through a requests.Session, 0.21 ms through
+    http.client), the same for every exporter, which pulls every ratio towards 1 and is no
+    part of what Prometheus's Go client pays."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.connection = http.client.HTTPConnection(host, port, timeout=30)
+
+    def get(self, path: str) -> tuple[float, str]:
+        start = time.perf_counter()
+        self.connection.request(
+            "GET", path, headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
+        )
+        response = self.connection.getresponse()
+        body = response.read()
+        if response.getheader("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        text = body.decode("utf-8")
+        took = time.perf_counter() - start
+        if response.status != 200:
+            raise RuntimeError(f"{path}: {response.status} {text[:200]}")
+        return took, text
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def scrape(scraper: Scraper, port: int) -> tuple[float, str]:
+    """One scrape of ``/metrics`` (``port`` names the exporter in the callers' loops)."""
+    return scraper.get("/metrics")
 
 
 def series(text: str) -> int:
@@ -228,7 +253,7 @@ def side_by_side(
                         workdir / "baseline.log", env)
             )  # fmt: skip
             targets["baseline"] = (base, base_port)
-        sessions = {name: requests.Session() for name in targets}
+        sessions = {name: Scraper("127.0.0.1", port) for name, (_, port) in targets.items()}
         for name, (_, port) in targets.items():
             for _ in range(20):
                 scrape(sessions[name], port)
@@ -324,15 +349,9 @@ def fill_cluster(seed: int, keys: int) -> None:
     cluster.close()
 
 
-def probe(session: requests.Session, url: str) -> tuple[float, str]:
-    start = time.perf_counter()
-    response = session.get(
-        url, headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}, timeout=30
-    )
-    text = response.text
-    if response.status_code != 200:
-        raise RuntimeError(f"{url}: {response.status_code} {text[:200]}")
-    return time.perf_counter() - start, text
+def probe(scraper: Scraper, path: str) -> tuple[float, str]:
+    """One scrape of one node through an exporter's multi-target path."""
+    return scraper.get(path)
 
 
 def cluster_side_by_side(workdir: Path, keys: int, scrapes: int, masters: int = 3) -> None:
@@ -350,12 +369,13 @@ def cluster_side_by_side(workdir: Path, keys: int, scrapes: int, masters: int = 
                     workdir / "redis_exporter-cluster.log") as rex,
         ):  # fmt: skip
             urls = {
-                "cachewatch": [f"http://127.0.0.1:{cw_port}/probe?target=127.0.0.1:{p}"
-                               for p in ports],
-                "redis_exporter": [f"http://127.0.0.1:{re_port}/scrape?target=redis://127.0.0.1:{p}"
-                                   for p in ports],
+                "cachewatch": [f"/probe?target=127.0.0.1:{p}" for p in ports],
+                "redis_exporter": [f"/scrape?target=redis://127.0.0.1:{p}" for p in ports],
             }  # fmt: skip
-            sessions = {name: requests.Session() for name in urls}
+            sessions = {
+                "cachewatch": Scraper("127.0.0.1", cw_port),
+                "redis_exporter": Scraper("127.0.0.1", re_port),
+            }
             for name, targets in urls.items():
                 for _ in range(10):
                     for url in targets:
@@ -440,7 +460,7 @@ def count_keys_cpu(url: str, conn: redis.Redis, flag: list[str], workdir: Path,
     port = free_port()
     argv = [REDIS_EXPORTER, "-redis.addr", url, "-web.listen-address", f"127.0.0.1:{port}", *flag]
     with process(argv, port, workdir / "redis_exporter_keys.log"):
-        session = requests.Session()
+        session = Scraper("127.0.0.1", port)
         scrape(session, port)
         before = commandstats(conn)
         for _ in range(scrapes):
