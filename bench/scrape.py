@@ -207,11 +207,6 @@ class Scraper:
         self.connection.close()
 
 
-def scrape(scraper: Scraper, port: int) -> tuple[float, str]:
-    """One scrape of ``/metrics`` (``port`` names the exporter in the callers' loops)."""
-    return scraper.get("/metrics")
-
-
 def series(text: str) -> int:
     return sum(1 for line in text.splitlines() if line and not line.startswith("#")
                and "_created" not in line.split(" ")[0])  # fmt: skip
@@ -253,10 +248,13 @@ def side_by_side(
                         workdir / "baseline.log", env)
             )  # fmt: skip
             targets["baseline"] = (base, base_port)
-        sessions = {name: Scraper("127.0.0.1", port) for name, (_, port) in targets.items()}
-        for name, (_, port) in targets.items():
+        scrapers = {
+            name: stack.enter_context(contextlib.closing(Scraper("127.0.0.1", port)))
+            for name, (_, port) in targets.items()
+        }
+        for scraper in scrapers.values():
             for _ in range(20):
-                scrape(sessions[name], port)
+                scraper.get("/metrics")
         latencies: dict[str, list[float]] = {name: [] for name in targets}
         last: dict[str, str] = {}
         names = list(targets)
@@ -264,15 +262,15 @@ def side_by_side(
             shift = i % len(names)  # each one first, middle and last as often
             order = names[shift:] + names[:shift]
             for name in order if i % 2 == 0 else reversed(order):
-                took, last[name] = scrape(sessions[name], targets[name][1])
+                took, last[name] = scrapers[name].get("/metrics")
                 latencies[name].append(took)
         # Redis CPU per scrape: each exporter alone, census and traffic commands excluded.
         cpu: dict[str, float] = {}
         n = max(50, scrapes // 3)
-        for name, (_, port) in targets.items():
+        for name, scraper in scrapers.items():
             before = commandstats(conn)
             for _ in range(n):
-                scrape(sessions[name], port)
+                scraper.get("/metrics")
             after = commandstats(conn)
             cpu[name] = usec_delta(before, after, exclude=TRAFFIC | CENSUS) / n / 1000
         rss = {name: psutil.Process(proc.pid).memory_info().rss / 2**20
@@ -349,11 +347,6 @@ def fill_cluster(seed: int, keys: int) -> None:
     cluster.close()
 
 
-def probe(scraper: Scraper, path: str) -> tuple[float, str]:
-    """One scrape of one node through an exporter's multi-target path."""
-    return scraper.get(path)
-
-
 def cluster_side_by_side(workdir: Path, keys: int, scrapes: int, masters: int = 3) -> None:
     """cachewatch's /probe per node vs redis_exporter's /scrape per node, on one cluster."""
     nodes = start_cluster(workdir, masters)
@@ -372,21 +365,21 @@ def cluster_side_by_side(workdir: Path, keys: int, scrapes: int, masters: int = 
                 "cachewatch": [f"/probe?target=127.0.0.1:{p}" for p in ports],
                 "redis_exporter": [f"/scrape?target=redis://127.0.0.1:{p}" for p in ports],
             }  # fmt: skip
-            sessions = {
+            scrapers = {
                 "cachewatch": Scraper("127.0.0.1", cw_port),
                 "redis_exporter": Scraper("127.0.0.1", re_port),
             }
             for name, targets in urls.items():
                 for _ in range(10):
                     for url in targets:
-                        probe(sessions[name], url)
+                        scrapers[name].get(url)
             latencies: dict[str, list[float]] = {name: [] for name in urls}
             last: dict[str, str] = {}
             for i in range(scrapes):
                 order = list(urls) if i % 2 == 0 else list(reversed(urls))
                 for name in order:
                     for url in urls[name]:
-                        took, last[name] = probe(sessions[name], url)
+                        took, last[name] = scrapers[name].get(url)
                         latencies[name].append(took)
             # Redis CPU per scrape on each node, each exporter alone; the census excluded.
             cpu: dict[str, list[float]] = {name: [] for name in urls}
@@ -396,7 +389,7 @@ def cluster_side_by_side(workdir: Path, keys: int, scrapes: int, masters: int = 
                     conn = redis.Redis(port=port)
                     before = commandstats(conn)
                     for _ in range(n):
-                        probe(sessions[name], url)
+                        scrapers[name].get(url)
                     after = commandstats(conn)
                     cpu[name].append(usec_delta(before, after, exclude=CENSUS | TRAFFIC) / n / 1000)
             rss = {name: psutil.Process(proc.pid).memory_info().rss / 2**20
@@ -459,12 +452,14 @@ def count_keys_cpu(url: str, conn: redis.Redis, flag: list[str], workdir: Path,
                    scrapes: int = 3) -> float:  # fmt: skip
     port = free_port()
     argv = [REDIS_EXPORTER, "-redis.addr", url, "-web.listen-address", f"127.0.0.1:{port}", *flag]
-    with process(argv, port, workdir / "redis_exporter_keys.log"):
-        session = Scraper("127.0.0.1", port)
-        scrape(session, port)
+    with (
+        process(argv, port, workdir / "redis_exporter_keys.log"),
+        contextlib.closing(Scraper("127.0.0.1", port)) as scraper,
+    ):
+        scraper.get("/metrics")
         before = commandstats(conn)
         for _ in range(scrapes):
-            scrape(session, port)
+            scraper.get("/metrics")
         after = commandstats(conn)
     return usec_delta(before, after, exclude=TRAFFIC) / scrapes / 1000
 
