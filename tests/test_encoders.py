@@ -24,6 +24,7 @@ from prometheus_client.utils import floatToGoString as prometheus_float
 
 from cachewatch.exposition.encoders import floatToGoString as fast_float
 from cachewatch.exposition.encoders import render_openmetrics, render_text
+from cachewatch.snapshot import freeze, renderings
 
 from .redisdata import fill, settings_for
 from .servers import RedisServer
@@ -72,6 +73,44 @@ def test_same_bytes_again_from_the_caches() -> None:
         families = _families()
         assert render_openmetrics(families) == om_generate_latest(_Fixed(families))
         assert render_text(families) == generate_latest(_Fixed(families))
+
+
+def test_frozen_families_are_encoded_once_and_the_same() -> None:
+    """A frozen family keeps its text in each format, and later scrapes take it from there."""
+    families = [freeze(family) for family in _families()]
+    for _ in range(2):
+        assert render_text(families) == generate_latest(_Fixed(families))
+        assert render_openmetrics(families) == om_generate_latest(_Fixed(families))
+    kept = renderings(families[1])
+    assert kept is not None and set(kept) == {"text", "openmetrics"}
+    kept["text"] = "# the kept text\n"
+    assert b"# the kept text\n" in render_text(families)
+
+
+def test_a_memo_of_real_info_gives_the_same_bytes(redis: RedisServer) -> None:
+    """Poll after poll of a busy server, families from a memo encode as those made afresh."""
+    from cachewatch.sources.infofields import FamilyMemo
+    from cachewatch.sources.redis_info import info_families, parse_info
+
+    from .redisdata import client
+
+    conn = client(redis)
+    conn.set_response_callback("INFO", lambda response, **_: response)
+    memo = FamilyMemo()
+    before: list[Metric] = []
+    for round_ in range(4):
+        fill(conn, f"k{round_}:", 50)
+        info = parse_info(conn.execute_command("INFO", "ALL").decode())
+        memoized, skipped = info_families(info, db_indices=range(16), memo=memo, now=1.0)
+        fresh, fresh_skipped = info_families(info, db_indices=range(16), now=1.0)
+        assert skipped == fresh_skipped
+        assert render_text(memoized) == generate_latest(_Fixed(fresh))
+        assert render_openmetrics(memoized) == om_generate_latest(_Fixed(fresh))
+        kept = sum(any(family is old for old in before) for family in memoized)
+        if before:  # most of INFO stays; what moved (commands, memory, keys) is made again
+            assert len(memoized) // 2 < kept < len(memoized)
+        before = memoized
+    conn.close()
 
 
 def test_same_bytes_on_a_real_scrape(redis: RedisServer) -> None:

@@ -21,6 +21,8 @@ from prometheus_client.openmetrics import exposition as om_exposition
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString as _float_to_go_string
 
+from ..snapshot import RENDERINGS
+
 _go_string = cast(Callable[[float], str], _float_to_go_string)
 
 
@@ -125,6 +127,13 @@ def render_text(families: Sequence[Metric]) -> bytes:
     spellings = _spellings
     go_string = _go_string
     for metric in families:
+        kept = metric.__dict__.get(RENDERINGS)  # a frozen family: its text, once made
+        if kept is not None:
+            text = kept.get("text")
+            if text is not None:
+                append(text)
+                continue
+            start = len(out)
         append(_text_header(metric.name, metric.type, metric.documentation))
         extra: dict[str, list[str]] = {}
         for sample in metric.samples:
@@ -155,6 +164,8 @@ def render_text(families: Sequence[Metric]) -> bytes:
             doc = _text_doc(metric.documentation)
             out.append(f"# HELP {metric.name}{suffix} {doc}\n# TYPE {metric.name}{suffix} gauge\n")
             out.extend(lines)
+        if kept is not None:
+            kept["text"] = "".join(out[start:])
     return "".join(out).encode("utf-8")
 
 
@@ -206,6 +217,13 @@ def render_openmetrics(families: Sequence[Metric]) -> bytes:
     spellings = _spellings
     go_string = _go_string
     for metric in families:
+        kept = metric.__dict__.get(RENDERINGS)  # a frozen family: its text, once made
+        if kept is not None:
+            text = kept.get("openmetrics")
+            if text is not None:
+                append(text)
+                continue
+            start = len(out)
         key = (metric.name, metric.type, metric.unit, metric.documentation)
         header = headers.get(key)
         if header is None:
@@ -238,6 +256,8 @@ def render_openmetrics(families: Sequence[Metric]) -> bytes:
             if exemplar:
                 line += _compose_exemplar(metric, sample, exemplar)
             append(line + "\n")
+        if kept is not None:
+            kept["openmetrics"] = "".join(out[start:])
     append("# EOF\n")
     return "".join(out).encode("utf-8")
 

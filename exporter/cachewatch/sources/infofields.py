@@ -8,13 +8,15 @@ Nothing here raises on odd input: a value that is not a number is skipped and co
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
 from .. import catalog
+from ..snapshot import freeze
 
 MAX_LABEL_LENGTH = 256
 _STATUS = {
@@ -67,19 +69,69 @@ def fresh_family(spec: catalog.MetricSpec) -> Any:
     return family
 
 
-class FamilyBuilder:
-    """Families built lazily, in first-use order, each counted once; values that are not
-    numbers are counted in ``skipped``."""
+Input = tuple[tuple[str, ...], "str | float", float]
+"""One sample as a parser hands it in: its label values, the raw text (or a number already
+made) and the scale to multiply it by."""
+
+
+@dataclass(frozen=True)
+class _Built:
+    inputs: list[Input]
+    family: Metric | None
+    """None when no input was a number."""
+    skipped: int
+    first_number: int
+    """The index of the first input that was a number: the family's place in the output."""
+
+
+_FLAT: dict[int, tuple[Sequence[catalog.InfoField], list[tuple[str, Any, str, float]]]] = {}
+
+
+def _flat(table: Sequence[catalog.InfoField]) -> list[tuple[str, Any, str, float]]:
+    """A table's entries as plain tuples (field, spec, spec name, scale), made once per table."""
+    kept = _FLAT.get(id(table))
+    if kept is None or kept[0] is not table:
+        kept = _FLAT[id(table)] = (table, [(i.field, i.spec, i.spec.name, i.scale) for i in table])
+    return kept[1]
+
+
+class FamilyMemo:
+    """The families one server's last poll made, by name, with the inputs they were made from.
+
+        Between two scrapes most of a server's INFO does not change (versions, configuration,
+        counters of idle subsystems, per-database and per-command figures of quiet ones). A family
+        whose inputs are those of the last poll is handed out again, frozen, so that the scrape
+        neither parses its numbers again nor encodes its samples again (the encoders keep a
+        frozen family's text). It holds only the last poll's families: its size is bounded by
+        what one reply holds. One memo per server; polls at once are safe (each reads the last
+    dictionary and replaces it whole, and what it holds never changes)."""
 
     def __init__(self) -> None:
-        self.by_name: dict[str, Any] = {}
-        self.skipped = 0
+        self.last: dict[str, _Built] = {}
 
-    def get(self, spec: catalog.MetricSpec) -> Any:
-        family = self.by_name.get(spec.name)
-        if family is None:
-            family = self.by_name[spec.name] = fresh_family(spec)
-        return family
+
+class FamilyBuilder:
+    """Families built in the order of their first sample that is a number, each counted
+    once; values that are not numbers are counted in ``skipped``. With a ``memo``, families
+    whose inputs did not change since the memo's last poll are the same frozen objects."""
+
+    def __init__(self, memo: FamilyMemo | None = None) -> None:
+        self._skipped = 0
+        self._result: tuple[list[Metric], int] | None = None
+        """The families and the values they skipped, once made (no sample comes after)."""
+        self._memo = memo
+        self._pending: dict[str, tuple[catalog.MetricSpec, list[Input], list[int]]] = {}
+        self._count = 0
+
+    def _record(self, spec: catalog.MetricSpec, entry: Input) -> None:
+        if self._result is not None:
+            raise RuntimeError("a sample after the families were made")
+        pending = self._pending.get(spec.name)
+        if pending is None:
+            pending = self._pending[spec.name] = (spec, [], [])
+        pending[1].append(entry)
+        pending[2].append(self._count)
+        self._count += 1
 
     def add(
         self,
@@ -89,27 +141,88 @@ class FamilyBuilder:
         scale: float = 1.0,
     ) -> None:
         """One sample of ``spec`` from the text ``raw`` (nothing when ``raw`` is None)."""
-        if raw is None:
-            return
-        value = to_number(raw)
-        if value is None:
-            self.skipped += 1
-            return
-        self.value(spec, labels, value * scale)
+        if raw is not None:
+            self._record(spec, (tuple(labels), raw, scale))
 
     def value(self, spec: catalog.MetricSpec, labels: Iterable[str], value: float) -> None:
-        family = self.get(spec)
-        values = list(labels)
-        # What add_metric appends, without its per-call bookkeeping.
-        names = dict(zip(spec.labels, values, strict=True)) if values else {}
-        family.samples.append(Sample(spec.sample_name, names, value, None, None))
+        """One sample of ``spec`` with a number already made."""
+        # A zero is kept as its spelling: 0.0 == -0.0, but they are not encoded the same.
+        self._record(spec, (tuple(labels), float(value) if value else repr(float(value)), 1.0))
 
-    def table(self, fields: Mapping[str, str], table: Iterable[catalog.InfoField]) -> None:
+    def table(self, fields: Mapping[str, str], table: Sequence[catalog.InfoField]) -> None:
         """Every field of ``table`` that ``fields`` has, as an unlabelled sample."""
-        for entry in table:
-            raw = fields.get(entry.field)
-            if raw is not None:
-                self.add(entry.spec, (), raw, entry.scale)
+        if self._result is not None:
+            raise RuntimeError("a sample after the families were made")
+        pending = self._pending
+        count = self._count
+        for field, spec, name, scale in _flat(table):  # the hot loop of a scrape, kept flat
+            raw = fields.get(field)
+            if raw is None:
+                continue
+            entry = pending.get(name)
+            if entry is None:
+                pending[name] = (spec, [((), raw, scale)], [count])
+            else:
+                entry[1].append(((), raw, scale))
+                entry[2].append(count)
+            count += 1
+        self._count = count
+
+    def skip(self, count: int = 1) -> None:
+        """Count values the caller could not use."""
+        self._skipped += count
+
+    @property
+    def skipped(self) -> int:
+        """Values that were not numbers or that the caller skipped. Reading it makes the
+        families (a number is parsed only then, and only when its input changed)."""
+        return self._skipped + self._made()[1]
 
     def families(self) -> list[Metric]:
-        return list(self.by_name.values())
+        """The families, in the order of their first sample that is a number."""
+        return list(self._made()[0])
+
+    def _made(self) -> tuple[list[Metric], int]:
+        if self._result is not None:
+            return self._result
+        memo = self._memo
+        last = memo.last if memo is not None else {}
+        made: dict[str, _Built] = {}
+        placed: list[tuple[int, Metric]] = []
+        in_order = True
+        skipped = 0
+        for name, (spec, inputs, order) in self._pending.items():
+            built = last.get(name)
+            if built is None or built.inputs != inputs:
+                built = _build(spec, inputs, frozen=memo is not None)
+            made[name] = built
+            skipped += built.skipped
+            if built.family is not None:
+                placed.append((order[built.first_number], built.family))
+                in_order = in_order and built.first_number == 0
+        if memo is not None:
+            memo.last = made
+        if not in_order:  # a family whose first sample was not a number moves down
+            placed.sort(key=lambda pair: pair[0])
+        self._result = [family for _, family in placed], skipped
+        return self._result
+
+
+def _build(spec: catalog.MetricSpec, inputs: list[Input], *, frozen: bool) -> _Built:
+    family = None
+    skipped = 0
+    first = 0
+    for labels, raw, scale in inputs:
+        value = to_number(raw) if type(raw) is str else float(raw)
+        if value is None:
+            skipped += 1
+            continue
+        if family is None:
+            family = fresh_family(spec)
+            first = skipped
+        # What add_metric appends, without its per-call bookkeeping.
+        names = dict(zip(spec.labels, labels, strict=True)) if labels else {}
+        family.samples.append(Sample(spec.sample_name, names, value * scale, None, None))
+    if family is not None and frozen:
+        freeze(family)
+    return _Built(inputs, family, skipped, first)

@@ -26,7 +26,7 @@ from .. import catalog
 from ..config.redis import RedisSettings
 from ..snapshot import CacheSnapshot, SourceSnapshot
 from .census import CensusReport, KeyCensus, census_families, census_loop
-from .infofields import FamilyBuilder
+from .infofields import FamilyBuilder, FamilyMemo
 from .redis_info import ParsedInfo, info_families, parse_info, to_number
 from .resp import Client, ResponseError, TlsOptions
 from .sentinel import MasterDetails, add_sentinel_masters, fetch_master_details, masters_of
@@ -170,6 +170,9 @@ class RedisSource:
         self.mode = "standalone"
         """standalone, cluster (a cluster node) or sentinel, as the last INFO said."""
         self._refused: set[str] = set()
+        self._info_memo = FamilyMemo()
+        self._sentinel_memo = FamilyMemo()
+        """The last poll's families, handed out again when their values did not change."""
         self._stop = threading.Event()
         self.census: KeyCensus | None = None
         self._census_thread: threading.Thread | None = None
@@ -382,9 +385,10 @@ class RedisSource:
             config_io_threads=self._config.get("io-threads"),
             db_indices=db_indices,
             cluster_info=cluster_info,
+            memo=self._info_memo,
         )
         if sentinel_details:
-            sentinel = FamilyBuilder()
+            sentinel = FamilyBuilder(self._sentinel_memo)
             add_sentinel_masters(sentinel, sentinel_details)
             families += sentinel.families()
             skipped += sentinel.skipped

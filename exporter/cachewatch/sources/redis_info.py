@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
-from prometheus_client.samples import Sample
 
 from .. import catalog
 from .cluster import add_cluster_info
-from .infofields import FamilyBuilder, cut_label, fresh_family, parse_pairs, to_number
+from .infofields import FamilyBuilder, FamilyMemo, cut_label, parse_pairs, to_number
 from .replication import REPLICA_LINE, add_replication
 from .sentinel import SENTINEL_MASTER_LINE, add_sentinel_info
 
@@ -42,7 +41,6 @@ _IGNORED_PREFIXES = ("latency_percentiles_usec_",)
 _BY_FIELD: dict[str, list[catalog.InfoField]] = {}
 for _info in catalog.REDIS_INFO_FIELDS:
     _BY_FIELD.setdefault(_info.field, []).append(_info)
-_TABLE = [(i.field, i.spec, i.spec.sample_name, i.scale) for i in catalog.REDIS_INFO_FIELDS]
 
 INSTANCE_LABELS: dict[str, str] = {
     "role": "role",
@@ -151,28 +149,19 @@ def info_families(
     db_indices: Iterable[int] = (),
     cluster_info: ParsedInfo | None = None,
     now: float | None = None,
+    memo: FamilyMemo | None = None,
 ) -> tuple[list[Metric], int]:
     """The redis_* families for one INFO reply (and the node's CLUSTER INFO, when it is a
     cluster node), and how many values were skipped.
 
     ``db_indices`` are databases to publish with zero keys when INFO's keyspace omits them
     (it lists only non-empty ones), as redis_exporter does for every configured database.
+    With a ``memo`` (one per server), the families whose values did not change since the last
+    call are handed out again, frozen (see ``FamilyMemo``).
     """
-    out = FamilyBuilder()
+    out = FamilyBuilder(memo)
     fields = info.fields
-    by_name = out.by_name
-    for field_name, spec, sample_name, scale in _TABLE:  # the hot loop, kept flat
-        raw = fields.get(field_name)
-        if raw is None:
-            continue
-        value = to_number(raw)
-        if value is None:
-            out.skipped += 1
-            continue
-        family = by_name.get(spec.name)
-        if family is None:
-            family = by_name[spec.name] = fresh_family(spec)
-        family.samples.append(Sample(sample_name, {}, value * scale, None, None))
+    out.table(fields, catalog.REDIS_INFO_FIELDS)
 
     if "maxmemory" not in fields and config_maxmemory is not None:
         out.value(_BY_FIELD["maxmemory"][0].spec, (), config_maxmemory)
@@ -199,7 +188,7 @@ def info_families(
     dbs = dict.fromkeys(sorted({*info.keyspace, *db_indices}))
     for count, index in enumerate(dbs):
         if count >= MAX_DATABASES:
-            out.skipped += 1
+            out.skip()
             continue
         pairs = info.keyspace.get(index, {"keys": "0", "expires": "0", "avg_ttl": "0"})
         db = [f"db{index}"]
@@ -211,7 +200,7 @@ def info_families(
 
     for count, (command, stats) in enumerate(sorted(info.commands.items())):
         if count >= MAX_COMMANDS:
-            out.skipped += 1
+            out.skip()
             continue
         cmd = [cut_label(command)]
         out.add(catalog.REDIS_COMMANDS, cmd, stats.get("calls"))
@@ -221,12 +210,13 @@ def info_families(
 
     for count, (error, stats) in enumerate(sorted(info.errors.items())):
         if count >= MAX_ERROR_KINDS:
-            out.skipped += 1
+            out.skip()
             continue
         out.add(catalog.REDIS_ERRORS, [cut_label(error)], stats.get("count"))
 
+    families = out.families()
     skipped = out.skipped + info.skipped + (cluster_info.skipped if cluster_info else 0)
-    return out.families(), skipped
+    return families, skipped
 
 
 def _instance_info(out: FamilyBuilder, fields: Mapping[str, str]) -> None:

@@ -53,7 +53,7 @@ def add_replication(out: FamilyBuilder, fields: Mapping[str, str]) -> None:
         elif REPLICA_LINE.fullmatch(key):
             replicas += 1
             if replicas > MAX_REPLICAS:
-                out.skipped += 1
+                out.skip()
                 continue
             _replica(out, raw)
     if fields.get("role") == "slave":
@@ -70,7 +70,7 @@ def _replica(out: FamilyBuilder, raw: str) -> None:
     pairs, bad = parse_pairs(raw)
     offset = to_number(pairs.get("offset", ""))
     if bad or offset is None:
-        out.skipped += 1
+        out.skip()
         return
     labels = tuple(cut_label(pairs.get(k, "")) for k in ("ip", "port", "state"))
     out.value(catalog.REDIS_CONNECTED_SLAVE_OFFSET, labels, offset)

@@ -44,7 +44,7 @@ def add_sentinel_info(out: FamilyBuilder, fields: Mapping[str, str]) -> None:
             continue
         masters += 1
         if masters > MAX_MASTERS:
-            out.skipped += 1
+            out.skip()
             continue
         # master0:name=mymaster,status=ok,address=127.0.0.1:6379,slaves=1,sentinels=3
         pairs, _ = parse_pairs(raw)
@@ -55,7 +55,7 @@ def add_sentinel_info(out: FamilyBuilder, fields: Mapping[str, str]) -> None:
             to_number(pairs.get("sentinels", "")),
         )
         if replicas is None or sentinels is None:
-            out.skipped += 1
+            out.skip()
             continue
         status_value = 1.0 if status == "ok" else 0.0
         out.value(catalog.REDIS_SENTINEL_MASTER_STATUS, (name, address, status), status_value)
@@ -106,7 +106,7 @@ def add_sentinel_masters(out: FamilyBuilder, details: Sequence[MasterDetails]) -
         ok_replicas = sum(1 for replica in entry.replicas if _not_down(replica))
         out.value(catalog.REDIS_SENTINEL_MASTER_OK_SLAVES, labels, ok_replicas)
     if len(details) > MAX_MASTERS:
-        out.skipped += len(details) - MAX_MASTERS
+        out.skip(len(details) - MAX_MASTERS)
 
 
 def masters_of(reply: Any) -> list[dict[str, str]]:
