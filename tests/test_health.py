@@ -173,3 +173,23 @@ def test_a_critical_cache_keeps_health_200_by_default(exporter: Exporter, http: 
     assert code == 200
     assert body["checks"]["cache:hot"]["state"] == "critical"
     assert body["checks"]["cache:hot"]["ok"] is True
+
+
+def test_the_check_gauges_follow_a_check_that_flips() -> None:
+    from cachewatch.analysis.health import CheckResult, HealthMonitor
+    from cachewatch.sources.poller import Poller
+
+    monitor = HealthMonitor(Poller([]))
+    state = {"ok": True}
+    monitor.add_check(lambda: {"flips": CheckResult(state["ok"])})
+
+    def gauge() -> tuple[Any, float]:
+        (family,) = monitor.collect()
+        (sample,) = [s for s in family.samples if s.labels["check"] == "flips"]
+        return family, sample.value
+
+    (first, up), (again, _) = gauge(), gauge()
+    assert up == 1 and again is first  # nothing changed: the same frozen family
+    state["ok"] = False
+    flipped, down = gauge()
+    assert down == 0 and flipped is not first

@@ -21,6 +21,29 @@ def test_proc_reads_what_psutil_reads() -> None:
     assert resources.read_psutil()[1] == host.total
 
 
+def test_a_forked_child_reads_its_own_process() -> None:
+    """The kept /proc/self/statm named the parent: a child opens its own."""
+    import os
+
+    assert resources.read_proc() is not None
+    parent_fd = resources._open_files[resources._STATM]
+    assert os.readlink(f"/proc/self/fd/{parent_fd}") == f"/proc/{os.getpid()}/statm"
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report where its statm points, then leave at once
+        try:
+            resources.read_proc()
+            fd = resources._open_files[resources._STATM]
+            os.write(write, os.readlink(f"/proc/self/fd/{fd}").encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        seen = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert seen == f"/proc/{pid}/statm"
+
+
 def test_memory_usage_shares() -> None:
     usage = resources.memory_usage(in_process_cache_bytes=1024.0, cache_bytes=2048.0)
     assert usage is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 
@@ -61,6 +62,33 @@ def test_trend_gauges_from_fed_snapshots(exporter: Exporter) -> None:
         "cachewatch_analysis_last_sample_timestamp_seconds"
     ) == pytest.approx(clock.now)
     assert registry.get_sample_value("cachewatch_host_memory_total_bytes")
+
+
+def test_trend_gauges_follow_each_sample_and_stay_the_same_objects_between(
+    exporter: Exporter,
+) -> None:
+    clock = FakeClock()
+    analysis = exporter.attach_analysis(analysis_config(), clock=clock, start=False)
+    from cachewatch.analysis.sampler import TrendCollector
+
+    collector = TrendCollector(analysis.sampler)
+
+    def feed(i: int) -> None:
+        t = clock.advance(10)
+        analysis.sampler.feed([source(cache("c", hits=9 * i, misses=i, size=i), at=t)])
+
+    def trends() -> list[Any]:
+        return [f for f in collector.collect() if f.name.startswith("cachewatch_cache_")]
+
+    for i in range(5):
+        feed(i)
+    first, second = trends(), trends()
+    assert first and all(a is b for a, b in zip(first, second, strict=True))
+    size_growth = [f for f in first if f.name == "cachewatch_cache_size_growth_per_second"]
+    feed(50)  # a jump in size: the growth gauge moves, in new families
+    moved = [f for f in trends() if f.name == "cachewatch_cache_size_growth_per_second"]
+    assert moved[0] is not size_growth[0]
+    assert moved[0].samples[0].value > size_growth[0].samples[0].value
 
 
 def test_background_sampler_polls_the_hub_and_publishes_on_metrics(

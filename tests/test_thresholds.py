@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client.metrics_core import Metric
 
 import cachewatch
 from cachewatch import Exporter
@@ -46,6 +47,34 @@ def series(rules: AlertRules) -> dict[tuple[str, ...], float]:
             key = (family.name, labels["alertname"], labels.get("severity", ""), labels["cache"])
             found[key] = sample.value
     return found
+
+
+def test_one_collector_follows_run_time_changes_and_reuses_its_families_between() -> None:
+    rules = AlertRules(SETTINGS)
+    collector = ThresholdCollector(rules)
+    key = ("cachewatch_alert_threshold", "CacheHitRatioLow", "warning", "")
+
+    def seen() -> tuple[list[Metric], dict[tuple[str, ...], float]]:
+        families = list(collector.collect())
+        found = {
+            (
+                f.name,
+                s.labels["alertname"],
+                s.labels.get("severity", ""),
+                s.labels["cache"],
+            ): s.value
+            for f in families
+            for s in f.samples
+        }
+        return families, found
+
+    before, values = seen()
+    assert values[key] == 0.8
+    again, _ = seen()
+    assert all(new is old for new, old in zip(again, before, strict=True))
+    rules.configure("CacheHitRatioLow", 0.9)
+    after, values = seen()
+    assert values[key] == 0.9 and after[0] is not before[0]
 
 
 def test_a_cache_s_own_threshold_wins_over_the_default_then_run_time_changes_win() -> None:

@@ -7,7 +7,7 @@ downstream reaches back into a source.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client.metrics_core import Metric
@@ -114,3 +114,21 @@ def renderings(family: Metric) -> dict[str, str] | None:
     """The encoded text kept on a frozen family, by format; None when it is not frozen."""
     kept: dict[str, str] | None = family.__dict__.get(RENDERINGS)
     return kept
+
+
+class FamilyCache:
+    """Frozen families made from a key and kept until the key changes. A collector whose
+    output moves once per sampler interval, or once per reload, then costs one comparison a
+    scrape instead of building its families and encoding their samples again."""
+
+    def __init__(self) -> None:
+        self._kept: tuple[Hashable, tuple[Metric, ...]] | None = None
+
+    def get(self, key: Hashable, make: Callable[[], Iterable[Metric]]) -> tuple[Metric, ...]:
+        """The families of ``key``: those kept when it equals the last key, else ``make()``'s.
+        ``key`` must say everything the families show (floats as their ``repr``: 0.0 equals
+        -0.0 but is not spelt the same). Scrapes at once may both make them; neither waits."""
+        kept = self._kept
+        if kept is None or kept[0] != key:
+            kept = self._kept = (key, tuple(freeze(family) for family in make()))
+        return kept[1]

@@ -11,6 +11,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from .. import catalog
+from ..snapshot import FamilyCache
 from ..sources.poller import Poller
 from .definitions import CRITICAL
 
@@ -37,6 +38,8 @@ class HealthMonitor(Collector):
         self.poller = poller
         self._checks: list[HealthCheck] = [self._sources]
         self._lock = threading.Lock()
+        self._families = FamilyCache()
+        """The gauges of the last checks' states, kept while no check changes."""
 
     def add_check(self, check: HealthCheck) -> None:
         with self._lock:
@@ -94,10 +97,15 @@ class HealthMonitor(Collector):
         return healthy, body
 
     def collect(self) -> Iterator[Metric]:
-        family = catalog.HEALTH_CHECK_OK.family()
-        for name, result in sorted(self.evaluate().items()):
-            family.add_metric([name], 1 if result.ok else 0)
-        yield family
+        states = tuple((name, result.ok) for name, result in sorted(self.evaluate().items()))
+        return iter(self._families.get(states, lambda: _health_families(states)))
+
+
+def _health_families(states: tuple[tuple[str, bool], ...]) -> Iterator[Metric]:
+    family = catalog.HEALTH_CHECK_OK.family()
+    for name, ok in states:
+        family.add_metric([name], 1 if ok else 0)
+    yield family
 
 
 def analysis_checks(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from .. import catalog
 from ..config.settings import AnalysisSettings
 from ..instrument.forks import at_fork
-from ..snapshot import SourceSnapshot
+from ..snapshot import FamilyCache, SourceSnapshot
 from ..sources.poller import Poller
 from .alerts import AlertEvaluator, Transition
 from .resources import MemoryUsage, memory_usage
@@ -229,35 +229,59 @@ class Sampler:
             self._thread.join(timeout)
 
 
+_TRENDS = (
+    catalog.HIT_RATIO, catalog.MEMORY_GROWTH, catalog.SIZE_GROWTH, catalog.HIT_RATIO_CHANGE,
+    catalog.MEMORY_FULL, catalog.CLEANUPS_PER_HOUR,
+)  # fmt: skip
+TrendValues = tuple[float | None, ...]
+
+
+def _trend_values(signals: Mapping[str, CacheSignals]) -> list[tuple[str, TrendValues]]:
+    """Each cache's trend gauges in the order of ``_TRENDS`` (None: not known), by name."""
+    return [
+        (
+            name,
+            (
+                s.trend_hit_ratio,
+                s.memory_growth_bytes_per_second,
+                s.size_growth_per_second,
+                s.hit_ratio_change_per_hour,
+                s.memory_full_seconds,
+                s.cleanups_per_hour if s.snapshot.cleanups else None,
+            ),
+        )
+        for name, s in sorted(signals.items())
+    ]
+
+
+def _trend_families(rows: list[tuple[str, TrendValues]], last: float | None) -> Iterator[Metric]:
+    """The trend gauges of ``rows`` and the time of the last sample."""
+    f = catalog.families(_TRENDS)
+    for name, values in rows:
+        for spec, value in zip(_TRENDS, values, strict=True):
+            if value is not None:
+                f[spec.name].add_metric([name], value)
+    yield from f.values()
+    if last is not None:
+        family = catalog.LAST_SAMPLE.family()
+        family.add_metric([], last)
+        yield family
+
+
 class TrendCollector(Collector):
     """The trend and forecast gauges, the cleanup rhythm, and process and host memory."""
 
     def __init__(self, sampler: Sampler) -> None:
         self.sampler = sampler
+        self._trends = FamilyCache()
+        """The trend gauges move only when the sampler samples: kept between samples."""
 
     def collect(self) -> Iterator[Metric]:
         c = catalog
-        f = c.families(
-            [c.HIT_RATIO, c.MEMORY_GROWTH, c.SIZE_GROWTH, c.HIT_RATIO_CHANGE, c.MEMORY_FULL,
-             c.CLEANUPS_PER_HOUR]
-        )  # fmt: skip
-        for name, s in sorted(self.sampler.signals().items()):
-            values = (
-                (c.HIT_RATIO, s.trend_hit_ratio),
-                (c.MEMORY_GROWTH, s.memory_growth_bytes_per_second),
-                (c.SIZE_GROWTH, s.size_growth_per_second),
-                (c.HIT_RATIO_CHANGE, s.hit_ratio_change_per_hour),
-                (c.MEMORY_FULL, s.memory_full_seconds),
-                (c.CLEANUPS_PER_HOUR, s.cleanups_per_hour if s.snapshot.cleanups else None),
-            )
-            for spec, value in values:
-                if value is not None:
-                    f[spec.name].add_metric([name], value)
-        yield from f.values()
-        if self.sampler.last_sample is not None:
-            last = c.LAST_SAMPLE.family()
-            last.add_metric([], self.sampler.last_sample)
-            yield last
+        rows = _trend_values(self.sampler.signals())
+        last = self.sampler.last_sample
+        key = (tuple((name, tuple(map(repr, values))) for name, values in rows), repr(last))
+        yield from self._trends.get(key, lambda: _trend_families(rows, last))
         usage = self.sampler.memory()
         if usage is not None:
             m = c.families(

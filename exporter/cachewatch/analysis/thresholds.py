@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from .. import catalog
 from ..config.alerting import check_threshold_order, per_cache_settings
 from ..config.settings import AlertSettings, ConfigError
+from ..snapshot import FamilyCache
 from .definitions import WARNING, AlertDefinition, Threshold, alert_definitions, by_name
 
 DEFAULT, FILE, RUNTIME = "setting", "config file", "run time"
@@ -286,19 +287,26 @@ class ThresholdCollector(Collector):
 
     def __init__(self, rules: AlertRules) -> None:
         self.rules = rules
+        self._families = FamilyCache()
+        """The families of the rule set in force: they change only when the rules do."""
 
     def collect(self) -> Iterator[Metric]:
         state = self.rules.current
-        threshold = catalog.ALERT_THRESHOLD.family()
-        escalation = catalog.ALERT_ESCALATION.family()
-        for d in state.definitions:
-            for t in state.thresholds(d, None):
-                threshold.add_metric([d.name, t.severity, ""], t.value)
-            if can_escalate(d):
-                escalation.add_metric([d.name, ""], 1 if state.escalates(d, None) else 0)
-        for name, severity, cache, value, _ in state.overridden():
-            threshold.add_metric([name, severity, cache], value)
-        for name, cache, value in state.escalation_overridden():
-            escalation.add_metric([name, cache], 1 if value else 0)
-        yield threshold
-        yield escalation
+        return iter(self._families.get(state, lambda: _families(state)))
+
+
+def _families(state: RuleSet) -> Iterator[Metric]:
+    """The two families of one rule set."""
+    threshold = catalog.ALERT_THRESHOLD.family()
+    escalation = catalog.ALERT_ESCALATION.family()
+    for d in state.definitions:
+        for t in state.thresholds(d, None):
+            threshold.add_metric([d.name, t.severity, ""], t.value)
+        if can_escalate(d):
+            escalation.add_metric([d.name, ""], 1 if state.escalates(d, None) else 0)
+    for name, severity, cache, value, _ in state.overridden():
+        threshold.add_metric([name, severity, cache], value)
+    for name, cache, value in state.escalation_overridden():
+        escalation.add_metric([name, cache], 1 if value else 0)
+    yield threshold
+    yield escalation

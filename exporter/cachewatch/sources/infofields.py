@@ -54,21 +54,6 @@ def parse_pairs(text: str) -> tuple[dict[str, str], int]:
     return pairs, bad
 
 
-_PROTOTYPES: dict[str, Metric] = {}
-
-
-def fresh_family(spec: catalog.MetricSpec) -> Any:
-    """An empty family for ``spec``: a copy of a prototype, skipping the name checks that
-    make building ~150 families on every scrape cost more than parsing INFO."""
-    prototype = _PROTOTYPES.get(spec.name)
-    if prototype is None:
-        prototype = _PROTOTYPES[spec.name] = spec.family()
-    family = object.__new__(type(prototype))
-    family.__dict__.update(prototype.__dict__)
-    family.samples = []
-    return family
-
-
 Input = tuple[tuple[str, ...], "str | float", float]
 """One sample as a parser hands it in: its label values, the raw text (or a number already
 made) and the scale to multiply it by."""
@@ -218,7 +203,7 @@ def _build(spec: catalog.MetricSpec, inputs: list[Input], *, frozen: bool) -> _B
             skipped += 1
             continue
         if family is None:
-            family = fresh_family(spec)
+            family = spec.family()
             first = skipped
         # What add_metric appends, without its per-call bookkeeping.
         names = dict(zip(spec.labels, labels, strict=True)) if labels else {}

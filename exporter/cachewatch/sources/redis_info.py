@@ -29,9 +29,9 @@ MAX_LINES = 20_000
 """INFO replies are a few hundred lines; anything beyond this is skipped and counted."""
 MAX_VALUE_LENGTH = 4_096
 MAX_COMMANDS = 1_000
+"""Most ``cmd`` label values (Redis has ~240 commands and subcommands); bounds cardinality."""
 MAX_DATABASES = 256
 """Redis has 16 databases by default; a keyspace section listing more is hostile or broken."""
-"""Most ``cmd`` label values (Redis has ~240 commands and subcommands); bounds cardinality."""
 MAX_ERROR_KINDS = 128
 
 _DB = re.compile(r"db(\d{1,6})")
