@@ -6,10 +6,12 @@ this one) in one run.
 Counts one process with N operations and one with 2N, and prints the difference over N
 (start-up cancels out; string hashing is fixed, so dictionaries lay out alike): a hit
 through ``instrument()`` (``.get`` and ``[key]``), an empty ``trace_cache_operation``
-block, and a GET through a plain and an ``instrument_redis()`` client to a redis-server on
-loopback started for this run. Needs Debian's valgrind.
+block, a GET through a plain and an ``instrument_redis()`` client to a redis-server on
+loopback started for this run, and one /metrics rendering of ``cachewatch serve`` polling
+that server (in-process: poll, collect, encode, gzip; no HTTP). Needs Debian's valgrind.
 
     python bench/instructions.py [--tree ../main/exporter --tree exporter] [--ops 100000]
+        [--only KIND]
 """
 
 from __future__ import annotations
@@ -44,6 +46,24 @@ elif kind == "operation":
     for _ in range(n):
         with operation("get", "remote", registry=registry) as op:
             op.hit()
+elif kind == "scrape of serve (/metrics)":
+    from cachewatch.config.load import load_config
+    from cachewatch.exporter import serve_exporter
+    from cachewatch.web.metrics import render
+
+    caches = ["users=user:", "sessions=session:", "products=product:", "tokens=token:"]
+    config = load_config(
+        "serve",
+        {"redis_addr": f"redis://127.0.0.1:{port}", "redis_caches": caches,
+         "redis_census_interval": 3600.0},
+        environ={},
+    )  # fmt: skip
+    exporter = serve_exporter(config)
+    environ = {"HTTP_ACCEPT": "application/openmetrics-text;version=1.0.0",
+               "HTTP_ACCEPT_ENCODING": "gzip", "QUERY_STRING": ""}  # fmt: skip
+    for _ in range(n):
+        render(exporter.registry, environ)
+    exporter.close()
 else:
     import redis
 
@@ -60,7 +80,10 @@ KINDS = {  # operation -> share of --ops it runs (Redis round trips cost ~50 tim
     "operation": 0.1,
     "redis GET, plain client": 0.05,
     "redis GET, instrument_redis()": 0.05,
+    "scrape of serve (/metrics)": 0.001,  # ~5,000 hits: poll, collect, encode, gzip
 }
+MINIMUM = {"scrape of serve (/metrics)": 100}
+"""Operations a kind runs at least (1,000 unless said)."""
 
 
 def instructions(tree: Path, script: Path, n: int, kind: str, port: int) -> int:
@@ -81,6 +104,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", action="append", type=Path, help="an exporter/ folder")
     parser.add_argument("--ops", type=int, default=100_000)
+    parser.add_argument("--only", choices=list(KINDS), action="append", metavar="KIND",
+                        help="count these kinds alone (default: all)")  # fmt: skip
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
@@ -90,7 +115,9 @@ def main() -> None:
         script.write_text(WORKLOAD)
         results: dict[str, dict[Path, float]] = {}
         for kind, share in KINDS.items():
-            n = max(1000, int(args.ops * share))
+            if args.only and kind not in args.only:
+                continue
+            n = max(MINIMUM.get(kind, 1000), int(args.ops * share))
             for tree in trees:
                 once = instructions(tree, script, n, kind, port)
                 twice = instructions(tree, script, 2 * n, kind, port)

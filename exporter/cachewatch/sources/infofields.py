@@ -173,24 +173,33 @@ class FamilyBuilder:
         memo = self._memo
         last = memo.last if memo is not None else {}
         made: dict[str, _Built] = {}
-        placed: list[tuple[int, Metric]] = []
-        in_order = True
+        families: list[Metric] = []
+        moved = False
         skipped = 0
-        for name, (spec, inputs, order) in self._pending.items():
+        for name, (spec, inputs, _) in self._pending.items():
             built = last.get(name)
             if built is None or built.inputs != inputs:
                 built = _build(spec, inputs, frozen=memo is not None)
             made[name] = built
             skipped += built.skipped
             if built.family is not None:
-                placed.append((order[built.first_number], built.family))
-                in_order = in_order and built.first_number == 0
+                families.append(built.family)
+                moved = moved or built.first_number > 0
         if memo is not None:
             memo.last = made
-        if not in_order:  # a family whose first sample was not a number moves down
-            placed.sort(key=lambda pair: pair[0])
-        self._result = [family for _, family in placed], skipped
+        if moved:  # a family whose first sample was not a number moves down to it
+            families = self._by_first_number(made)
+        self._result = families, skipped
         return self._result
+
+    def _by_first_number(self, made: dict[str, _Built]) -> list[Metric]:
+        placed = []
+        for name, (_, _, order) in self._pending.items():
+            built = made[name]
+            if built.family is not None:
+                placed.append((order[built.first_number], built.family))
+        placed.sort(key=lambda pair: pair[0])
+        return [family for _, family in placed]
 
 
 def _build(spec: catalog.MetricSpec, inputs: list[Input], *, frozen: bool) -> _Built:
