@@ -36,6 +36,7 @@ from .config.settings import (
 )
 from .config.webconfig import WebConfig
 from .exposition.families import SnapshotCollector
+from .exposition.kept import KeptCollector, gc_state, never_changes
 from .instrument.table import CacheTable, default_table
 from .sources import Source
 from .sources.local import LocalSource
@@ -130,8 +131,9 @@ class Exporter:
         self.registry.register(SnapshotCollector(self.poller, caches))
         if process_metrics:
             ProcessCollector(registry=self.registry)
-            PlatformCollector(registry=self.registry)
-            GCCollector(registry=self.registry)
+            self.registry.register(KeptCollector(PlatformCollector(registry=None), never_changes))
+            gc_collector = GCCollector(registry=CollectorRegistry())  # it always registers
+            self.registry.register(KeptCollector(gc_collector, gc_state))
         self.health = HealthMonitor(self.poller)
         self.registry.register(self.health)
         self.routes: dict[str, Route] = {}
