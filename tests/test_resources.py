@@ -7,6 +7,7 @@ import sys
 
 import psutil
 
+from cachewatch import procfs
 from cachewatch.analysis import resources
 
 
@@ -26,14 +27,16 @@ def test_a_forked_child_reads_its_own_process() -> None:
     import os
 
     assert resources.read_proc() is not None
-    parent_fd = resources._open_files[resources._STATM]
+    parent_fd = procfs.kept_descriptor(resources._STATM)
+    assert parent_fd is not None
     assert os.readlink(f"/proc/self/fd/{parent_fd}") == f"/proc/{os.getpid()}/statm"
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report where its statm points, then leave at once
         try:
             resources.read_proc()
-            fd = resources._open_files[resources._STATM]
+            fd = procfs.kept_descriptor(resources._STATM)
+            assert fd is not None
             os.write(write, os.readlink(f"/proc/self/fd/{fd}").encode())
         finally:
             os._exit(0)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector
 
 from .analysis.definitions import WARNING, alert_definitions
 from .analysis.engine import Analysis
@@ -37,6 +37,7 @@ from .config.settings import (
 from .config.webconfig import WebConfig
 from .exposition.families import SnapshotCollector
 from .exposition.kept import KeptCollector, gc_state, never_changes
+from .exposition.process import KeptProcessCollector
 from .instrument.table import CacheTable, default_table
 from .sources import Source
 from .sources.local import LocalSource
@@ -130,7 +131,7 @@ class Exporter:
         """What /metrics renders."""
         self.registry.register(SnapshotCollector(self.poller, caches))
         if process_metrics:
-            ProcessCollector(registry=self.registry)
+            KeptProcessCollector(registry=self.registry)
             self.registry.register(KeptCollector(PlatformCollector(registry=None), never_changes))
             gc_collector = GCCollector(registry=CollectorRegistry())  # it always registers
             self.registry.register(KeptCollector(gc_collector, gc_state))

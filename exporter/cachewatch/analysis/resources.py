@@ -8,11 +8,12 @@ Elsewhere psutil, imported then.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from dataclasses import dataclass
 from typing import Any
+
+from .. import procfs
 
 log = logging.getLogger(__name__)
 
@@ -54,43 +55,13 @@ _process: Any = None
 
 _STATM = "/proc/self/statm"
 _MEMINFO = "/proc/meminfo"
-_open_files: dict[str, int] = {}
-"""The /proc files read on every scrape, kept open: opening one from Python costs ~10 us
-(objects and a path walk), reading it again with pread 2-7 us; a scrape reads both twice."""
-
-
-def _forget_files() -> None:
-    """In a forked child: /proc/self named the parent when it was opened."""
-    for fd in _open_files.values():
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    _open_files.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_files)
-
-
-def _read(path: str) -> bytes:
-    """The whole of a /proc file, through a descriptor kept open (opened on first use)."""
-    fd = _open_files.get(path)
-    if fd is None:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        kept = _open_files.setdefault(path, fd)
-        if kept != fd:  # another thread opened it first
-            os.close(fd)
-            fd = kept
-    chunks = [os.pread(fd, 16384, 0)]
-    while len(chunks[-1]) == 16384:  # never for these files, but read on rather than cut
-        chunks.append(os.pread(fd, 16384, 16384 * len(chunks)))
-    return b"".join(chunks)
 
 
 def read_proc() -> tuple[float, float, float] | None:
     """(process RSS, host total, host available) in bytes from /proc; None without it."""
     try:
-        rss = float(int(_read(_STATM).split()[1]) * PAGE_SIZE)
-        text = _read(_MEMINFO)
+        rss = float(int(procfs.read(_STATM).split()[1]) * PAGE_SIZE)
+        text = procfs.read(_MEMINFO)
         total = _kib(text, b"MemTotal:") * 1024.0
         available = _kib(text, b"MemAvailable:") * 1024.0
     except (OSError, ValueError, IndexError):
