@@ -85,3 +85,28 @@ def test_the_collector_polls_on_every_collection() -> None:
     assert registry.get_sample_value("cache_gets_total", hits) == 1
     assert registry.get_sample_value("cache_gets_total", hits) == 2
     assert registry.get_sample_value("cachewatch_build_info", {"version": __version__}) == 1
+
+
+def test_cache_families_are_kept_while_no_cache_changes() -> None:
+    class Steady:
+        name = "steady"
+        hits = 1
+
+        def poll(self) -> SourceSnapshot:
+            cache = CacheSnapshot("c", "steady", hits=Steady.hits, memory_bytes=10.0)
+            return SourceSnapshot("steady", True, 1.0, 0.0, (cache,))
+
+        def close(self) -> None:
+            return None
+
+    collector = SnapshotCollector(Poller([Steady()]))
+
+    def gets() -> Metric:
+        return next(f for f in collector.collect() if f.name == "cache_gets")
+
+    first, again = gets(), gets()
+    assert again is first  # equal snapshots: the same frozen family
+    Steady.hits = 2
+    moved = gets()
+    assert moved is not first
+    assert _samples([moved])[("cache_gets_total", (("cache", "c"), ("result", "hit")))] == 2

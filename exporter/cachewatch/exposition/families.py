@@ -13,7 +13,7 @@ from prometheus_client.samples import Sample
 from .. import catalog
 from .._version import __version__
 from ..instrument.table import CacheTable
-from ..snapshot import CacheSnapshot, HistogramSnapshot, SourceSnapshot
+from ..snapshot import CacheSnapshot, FamilyCache, HistogramSnapshot, SourceSnapshot
 from ..sources.poller import Poller
 from .encoders import floatToGoString
 
@@ -113,18 +113,29 @@ class SnapshotCollector(Collector):
     def __init__(self, poller: Poller, caches: CacheTable | None = None) -> None:
         self.poller = poller
         self.caches = caches
+        self._cache_families = FamilyCache()
+        """The per-cache families while no cache changed (a Redis census moves once per
+        census step; idle in-process caches not at all). Snapshots compare exactly: counts
+        are ints, and no source makes a negative zero of a size, a sum or a time."""
+        self._tail = FamilyCache()
 
     def collect(self) -> Iterator[Metric]:
         snapshots = self.poller.poll()
-        caches = [cache for snapshot in snapshots for cache in snapshot.caches]
-        yield from cache_families(caches)
+        caches = tuple(cache for snapshot in snapshots for cache in snapshot.caches)
+        yield from self._cache_families.get(caches, lambda: cache_families(caches))
         yield from source_families(snapshots, self.poller)
         for snapshot in snapshots:
             yield from snapshot.extra_families
-        if self.caches is not None:
-            dropped = catalog.CACHES_DROPPED.family()
-            dropped.add_metric([], self.caches.dropped.value)
-            yield dropped
-        build = catalog.BUILD_INFO.family()
-        build.add_metric([__version__], 1)
-        yield build
+        dropped = None if self.caches is None else self.caches.dropped.value
+        yield from self._tail.get(dropped, lambda: _tail_families(dropped))
+
+
+def _tail_families(dropped: int | None) -> Iterator[Metric]:
+    """Caches dropped beyond the table's cap (when this exporter has a table) and the build."""
+    if dropped is not None:
+        family = catalog.CACHES_DROPPED.family()
+        family.add_metric([], dropped)
+        yield family
+    build = catalog.BUILD_INFO.family()
+    build.add_metric([__version__], 1)
+    yield build

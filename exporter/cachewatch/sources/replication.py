@@ -36,7 +36,7 @@ def add_replication(out: FamilyBuilder, fields: Mapping[str, str]) -> None:
     host = port = ""
     replicas = 0
     for key, raw in fields.items():
-        if key[:1] not in ("m", "s"):
+        if not key.startswith(("master", "slave")):  # what every pattern below starts with
             continue
         if _MASTER_HOST.fullmatch(key):
             host = cut_label(raw)
