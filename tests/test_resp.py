@@ -174,3 +174,22 @@ def test_a_good_connection_is_reused() -> None:
         assert client.execute_command("INFO") == b"ok"
         assert peer.connections == 1
         client.close()
+
+
+def test_a_host_by_its_ascii_name_never_loads_the_idna_codec(server: RedisServer) -> None:
+    """getaddrinfo encodes a str host with IDNA, whose import costs ~1.3 MiB; ASCII names go
+    as bytes (in a child process: this one may have loaded the codec already)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from cachewatch.sources.resp import Client\n"
+        f"client = Client('localhost', {server.port}, password='s3cret')\n"
+        "assert client.execute_command('PING') in (b'PONG', 'PONG')\n"
+        "print('encodings.idna' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "False", done.stderr

@@ -4,7 +4,6 @@ SIGINT or SIGTERM."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import signal
@@ -42,7 +41,8 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)  # this process's symbols, libc's among them (no find_library:
+        # it runs ldconfig and imports subprocess)
         return bool(libc.mallopt(M_ARENA_MAX, arenas))
     except (OSError, AttributeError):
         return False

@@ -41,6 +41,13 @@ Reply = Any
 ResponseError, or an AuthenticationError for NOAUTH): ``run`` returns errors, callers raise."""
 
 
+def _resolvable(host: str) -> str | bytes:
+    """An ASCII host as bytes: getaddrinfo encodes a str host with the IDNA codec, whose first
+    use imports stringprep and unicodedata (~1.3 MiB of resident memory, for names that IDNA
+    leaves as they are). Other hosts stay str, and IDNA encodes them as before."""
+    return host.encode("ascii") if host.isascii() else host
+
+
 class RedisError(Exception):
     """Talking to Redis failed."""
 
@@ -141,7 +148,10 @@ class Connection:
         client = self._client
         try:
             sock = socket.create_connection(
-                (client.host, client.port), timeout=client.connect_timeout
+                # create_connection hands the host to getaddrinfo as it is; typeshed types it
+                # str only, but getaddrinfo takes bytes too (typed so there)
+                (cast(str, _resolvable(client.host)), client.port),
+                timeout=client.connect_timeout,
             )
         except TimeoutError as exc:
             raise RedisTimeoutError(f"Timeout connecting to {self._where}") from exc

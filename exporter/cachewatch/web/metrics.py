@@ -4,7 +4,6 @@ rendering (single flight), so fifty scrapers at once cost one poll and one encod
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,8 +19,23 @@ MetricsApp = Callable[[dict[str, Any], StartResponse], list[bytes]]
 Rendering = tuple[str, list[tuple[str, str]], bytes]
 
 GZIP_LEVEL = 1
-"""Fastest: 6x quicker than prometheus_client's level 9, for a reply ~15% larger (Go's
+"""Fast: 6x quicker than prometheus_client's level 9 in zlib, for a reply ~15% larger (Go's
 client_golang, in redis_exporter, writes at gzip's default level, 6: twice our time)."""
+
+_deflate: Any
+try:
+    from isal import isal_zlib as _deflate
+except ImportError:  # no isal wheel for this platform: zlib, the same bytes out, slower
+    import zlib as _deflate
+"""ISA-L's deflate when it is installed (a dependency): a 39 KB reply took 62 us at its level
+1 against 190-290 us at zlib's, and came out 3% smaller; zlib otherwise."""
+
+
+def gzip_body(body: bytes) -> bytes:
+    """``body`` gzipped, with mtime 0 as Go's gzip writes it: the gzip framing in the one
+    deflate call (gzip.compress adds a CRC pass and two copies, 40% of its time)."""
+    compressed: bytes = _deflate.compress(body, GZIP_LEVEL, wbits=31)
+    return compressed
 
 
 def render(registry: Collector, environ: dict[str, Any]) -> Rendering:
@@ -33,9 +47,7 @@ def render(registry: Collector, environ: dict[str, Any]) -> Rendering:
     output, content_type = encode(list(target.collect()), environ.get("HTTP_ACCEPT", ""))
     headers = [("Content-Type", content_type)]
     if text_exposition.gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
-        # mtime=0 (as Go's gzip writes it) is zlib's own gzip framing in one call: without it
-        # gzip.compress adds a CRC pass and two copies, 40% of its time on a 40 KB reply.
-        output = gzip.compress(output, compresslevel=GZIP_LEVEL, mtime=0)
+        output = gzip_body(output)
         headers.append(("Content-Encoding", "gzip"))
     headers.append(("Content-Length", str(len(output))))
     return "200 OK", headers, output
