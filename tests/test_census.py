@@ -175,3 +175,26 @@ def test_memory_sampling_keeps_its_budget_with_many_caches(redis: RedisServer) -
         truth = sum(conn.memory_usage(key) or 0 for key in keys)
         assert estimate.memory_bytes is not None
         assert abs(estimate.memory_bytes - truth) <= 0.1 * truth, estimate
+
+
+def test_census_families_are_kept_between_steps_but_the_age() -> None:
+    from cachewatch.exposition.encoders import render_text
+    from cachewatch.sources.census import (
+        CacheEstimate,
+        CensusFamilies,
+        CensusReport,
+        census_families,
+    )
+
+    estimate = CacheEstimate("users", 120, 4096.0, 0.5, 1000.0, 32, 0.25)
+    report = CensusReport((estimate,), 0.5, 1, 2000, 0.1, None, 0)
+    kept = CensusFamilies()
+    first, later = kept.families(report, now=1010.0), kept.families(report, now=1020.0)
+    assert render_text(first) == render_text(census_families(report, now=1010.0))
+    assert render_text(later) == render_text(census_families(report, now=1020.0))
+    ages = [f for f in later if f.name == "cachewatch_census_age_seconds"]
+    assert ages[0].samples[0].value == 20.0
+    assert all(a is b for a, b in zip(first, later, strict=True) if a.name != ages[0].name)
+    stepped = CensusReport((estimate,), 0.75, 1, 3000, 0.1, None, 0)
+    moved = kept.families(stepped, now=1020.0)
+    assert render_text(moved) == render_text(census_families(stepped, now=1020.0))

@@ -19,7 +19,7 @@ from prometheus_client.metrics_core import Metric
 from .. import catalog
 from ..config.redis import RedisSettings
 from ..snapshot import CacheSnapshot, SourceSnapshot
-from .census import census_families, census_loop
+from .census import CensusFamilies, census_loop
 from .cluster import ClusterNode
 from .cluster_census import ClusterCensus
 from .cluster_topology import ClusterTopology
@@ -39,6 +39,7 @@ class ClusterSource:
         self.name = name
         self.settings = settings
         self.topology = ClusterTopology(settings)
+        self._census_families = CensusFamilies()
         self.census: ClusterCensus | None = None
         self._clients: dict[str, Client] = {}
         self._clients_lock = threading.Lock()
@@ -74,7 +75,7 @@ class ClusterSource:
             report = self.census.report()
             masters = catalog.CENSUS_MASTERS.family()
             masters.add_metric([], self.census.masters)
-            extra += [masters, *census_families(report)]
+            extra += [masters, *self._census_families.families(report)]
             caches = [
                 CacheSnapshot(
                     name=e.name,

@@ -25,7 +25,7 @@ from prometheus_client.metrics_core import Metric
 from .. import catalog
 from ..config.redis import RedisSettings
 from ..snapshot import CacheSnapshot, SourceSnapshot
-from .census import CensusReport, KeyCensus, census_families, census_loop
+from .census import CensusFamilies, CensusReport, KeyCensus, census_loop
 from .infofields import FamilyBuilder, FamilyMemo
 from .redis_info import ParsedInfo, info_families, parse_info, to_number
 from .resp import Client, ResponseError, TlsOptions
@@ -170,6 +170,8 @@ class RedisSource:
         self.mode = "standalone"
         """standalone, cluster (a cluster node) or sentinel, as the last INFO said."""
         self._refused: set[str] = set()
+        self._census_families = CensusFamilies()
+        self._census_caches: tuple[CensusReport, list[CacheSnapshot]] | None = None
         self._info_memo = FamilyMemo()
         self._sentinel_memo = FamilyMemo()
         """The last poll's families, handed out again when their values did not change."""
@@ -407,7 +409,7 @@ class RedisSource:
         if self.census is not None:
             report = self.census.report()
             caches = self._caches(report)
-            extra.extend(census_families(report))
+            extra.extend(self._census_families.families(report))
         return SourceSnapshot(
             source=self.name,
             up=True,
@@ -418,6 +420,13 @@ class RedisSource:
         )
 
     def _caches(self, report: CensusReport) -> list[CacheSnapshot]:
+        """The census's caches, the same objects while the report is (until the next step)."""
+        kept = self._census_caches
+        if kept is None or kept[0] is not report:
+            kept = self._census_caches = (report, self._made_caches(report))
+        return kept[1]
+
+    def _made_caches(self, report: CensusReport) -> list[CacheSnapshot]:
         return [
             CacheSnapshot(
                 name=estimate.name,
