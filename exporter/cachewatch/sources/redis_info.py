@@ -37,6 +37,8 @@ MAX_ERROR_KINDS = 128
 _DB = re.compile(r"db(\d{1,6})")
 _IGNORED_PREFIXES = ("latency_percentiles_usec_",)
 """Known fields that are deliberately not published (not counted as unparsable)."""
+_KEYED_OR_IGNORED = ("cmdstat_", "errorstat_", "db", *_IGNORED_PREFIXES)
+"""The keyed sections' fields (commands, errors, databases) and the ignored ones."""
 
 _BY_FIELD: dict[str, list[catalog.InfoField]] = {}
 for _info in catalog.REDIS_INFO_FIELDS:
@@ -130,10 +132,9 @@ def parse_info(reply: str | bytes | Mapping[str, Any]) -> ParsedInfo:
         key, sep, value = line.partition(":")
         if not sep or not key:
             info.skipped += 1
-        elif key[0] in "ced" and key.startswith(("cmdstat_", "errorstat_", "db")):
-            _add(info, key, value)
-        elif key.startswith(_IGNORED_PREFIXES):
-            continue
+        elif key[0] in "cedl" and key.startswith(_KEYED_OR_IGNORED):  # few keys start so
+            if not key.startswith(_IGNORED_PREFIXES):
+                _add(info, key, value)
         elif len(value) > MAX_VALUE_LENGTH:
             info.skipped += 1
         else:
