@@ -100,3 +100,21 @@ def test_a_zero_that_changes_sign_is_made_again() -> None:
         out.value(catalog.REDIS_START_TIME, [], zero)
         spelt.append(repr(out.families()[0].samples[0].value))
     assert spelt == ["0.0", "-0.0", "-0.0"]
+
+
+def test_a_table_field_given_a_second_sample_leaves_the_memo_as_it_was() -> None:
+    """A table field that stood still reuses the memo's inputs; a second sample of the same
+    family must not write into them."""
+    memo = FamilyMemo()
+    spec = TABLE[0].spec
+    field = TABLE[0].field
+    seen = []
+    for extra in (None, "2", None, "3"):
+        plain, memoized = FamilyBuilder(), FamilyBuilder(memo)
+        for out in (plain, memoized):
+            out.table({field: "1"}, TABLE)
+            if extra is not None:
+                out.add(spec, [], extra)
+        assert _seen(memoized.families()) == _seen(plain.families())
+        seen.append(len(memoized.families()[0].samples))
+    assert seen == [1, 2, 1, 2]
