@@ -111,3 +111,42 @@ def test_a_dead_zipkin_collector_stops_in_bounded_time(cache_table: CacheRegistr
         took = time.monotonic() - start
     assert took <= 2.1
     assert cache_table.recorder("hot").snapshot().hits == 500
+
+
+def test_otlp_spans_go_out_wire_encoded_and_through_the_library_when_that_fails(
+    cache_table: CacheRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cachewatch.tracing import pipeline
+
+    env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "", "OTEL_BSP_SCHEDULE_DELAY": "50"}
+    local = cachewatch.instrument({"a": 1}, "wire_cache", registry=cache_table)
+    failures: list[int] = []
+    wire = pipeline.encode_request
+
+    def failing(spans: object) -> bytes:
+        failures.append(1)
+        raise ValueError("not this batch")
+
+    for encoder in (wire, failing):
+        monkeypatch.setattr(pipeline, "encode_request", encoder)
+        with otlp_receiver() as receiver:
+            env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = receiver.endpoint
+            state = tracing_state.setup_tracing(env, set_global=False)
+            assert state is not None and state.pipeline is not None
+            exporters = state.pipeline.exporters  # type: ignore[attr-defined]
+            assert [type(e).__name__ for e in exporters] == ["WireOTLPSpanExporter"]
+            try:
+                with cachewatch.trace_cache_operation("get", "wire_cache", registry=cache_table):
+                    local.get("a")
+                    local.get("b")
+            finally:
+                tracing_state.shutdown_tracing()
+            spans = receiver.wait_for(lambda s: len(s) >= 3)
+        lookups = sorted(
+            s.attributes["cachewatch.cache.hit"]
+            for s in spans
+            if s.name == "get wire_cache" and "cachewatch.cache.hit" in s.attributes
+        )
+        assert lookups == [False, True]
+        assert {s.resource.get("service.name") for s in spans} != {None}
+    assert failures  # the second tracer's batches did take the fallback

@@ -7,9 +7,11 @@ and a shutdown bounded in time.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import weakref
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -21,6 +23,7 @@ from opentelemetry.sdk.trace.export import (
 )
 
 from .._version import __version__
+from .otlp_wire import encode_request
 from .sdk import DecidedSampler, Tracing, build_resource, configured_sampler, log
 from .settings import TracingSettings
 
@@ -35,6 +38,29 @@ def is_own_provider(provider: object) -> bool:
     return provider in _OWN_PROVIDERS
 
 
+@functools.cache
+def wire_otlp_exporter() -> Any:
+    """OpenTelemetry's OTLP/gRPC span exporter with cachewatch's wire encoder
+    (``otlp_wire``: the same bytes at a fifth of the cost); a batch the wire encoder
+    cannot take goes through the library's encoder instead. Made on first use: the gRPC
+    exporter is imported only when an OTLP exporter is asked for."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    class WireOTLPSpanExporter(OTLPSpanExporter):
+        def _translate_data(self, data: Any) -> Any:
+            try:
+                encoded = encode_request(data)
+            except Exception:  # noqa: BLE001  # the library's encoder decides what to do
+                log.debug("wire encoding failed; using the library's", exc_info=True)
+                return super()._translate_data(data)
+            return ExportTraceServiceRequest.FromString(encoded)
+
+    return WireOTLPSpanExporter
+
+
 def _exporter(name: str, settings: TracingSettings) -> tuple[SpanExporter, bool]:
     """The exporter ``name`` and whether it is batched (all but the console's)."""
     if name == "console":
@@ -47,10 +73,8 @@ def _exporter(name: str, settings: TracingSettings) -> tuple[SpanExporter, bool]
             timeout=settings.zipkin_timeout_seconds,  # type: ignore[arg-type]  # requests takes a float
         )
         return zipkin, True
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
     endpoint = settings.endpoint
-    otlp = OTLPSpanExporter(
+    otlp = wire_otlp_exporter()(
         endpoint=endpoint,
         insecure=endpoint.startswith("http://") or None,
         timeout=settings.timeout_seconds,
