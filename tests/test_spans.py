@@ -223,6 +223,42 @@ def test_root_lookups_are_recorded_at_the_ratio_and_children_follow_their_parent
     assert all(len(e.trace_id) == 32 for e in snapshot.latency["get"].exemplars.values())
 
 
+def test_a_lookup_that_finds_the_countdown_run_out_draws_its_own(
+    receiver: OtlpReceiver, cache_table: CacheRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another thread drew the True and has not drawn the next countdown yet (it may be
+    preempted for a whole switch interval): the lookups meanwhile are trials of their own."""
+    from cachewatch.instrument import mapping
+
+    env = otel_env(
+        receiver.endpoint,
+        OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+        OTEL_TRACES_SAMPLER_ARG="0.01",
+    )
+    assert tracing_state.setup_tracing(env, set_global=False) is not None
+    try:
+        cache = cachewatch.instrument({"k": 1}, "run_out_cache", registry=cache_table)
+        gaps = iter([3, 1, 0])
+        monkeypatch.setattr(mapping, "_next_gap", lambda: next(gaps))
+
+        def recorded() -> int:
+            return cache_table.recorder("run_out_cache").snapshot().latency["get"].count
+
+        monkeypatch.setattr(mapping, "_turns", iter(()))  # run out
+        cache.get("k")  # draws 3: the third lookup from here is recorded
+        cache["k"]
+        assert recorded() == 0
+        cache.get("k")  # recorded; draws the next countdown: 1
+        assert recorded() == 1
+        cache.get("k")  # recorded; the next countdown: 0, never again
+        assert recorded() == 2
+        for _ in range(100):
+            cache.get("k")
+        assert recorded() == 2
+    finally:
+        tracing_state.shutdown_tracing()
+
+
 def test_traced_lookups_count_exactly_under_eight_threads(
     receiver: OtlpReceiver, cache_table: CacheRegistry
 ) -> None:

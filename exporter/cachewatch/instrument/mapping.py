@@ -90,8 +90,22 @@ toggles, every lookup takes the full decision."""
 _next_gap: Callable[[], int] = _no_gap
 _turns: Iterator[bool] = _NEVER
 """``False`` for each root lookup before the next recorded one, then ``True`` for that one.
-The lookup that draws the ``True`` draws the next countdown; a lookup of another thread
-that finds this one run out meanwhile is not recorded (a trial lost, once per turn)."""
+The lookup that draws the ``True`` draws the next countdown. A lookup of another thread
+that finds the countdown run out meanwhile draws ``_RUN_OUT`` instead (``next``'s default)."""
+
+
+class _RunOut:
+    """Drawn from a countdown that has run out: the thread that drew its ``True`` has not yet
+    drawn the next one, which can take a whole switch interval (5 ms) of the GIL when that
+    thread is preempted in between. The lookup then is a trial of its own on a countdown it
+    draws itself: a geometric countdown has no memory, so one replaced before it ran out
+    leaves every lookup's chance the ratio. Before, such lookups were simply not recorded,
+    and a preempted thread could lose the trials of 35 ms of seven other threads."""
+
+    __slots__ = ()
+
+
+_RUN_OUT: Any = _RunOut()
 _record: Callable[..., int | None] = _tracing.record_span
 """Records a span that already happened: the running tracer's own ``record`` while tracing
 is on (one call less on each recorded lookup), ``spans.record_span`` otherwise."""
@@ -212,8 +226,8 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         if WATCH:
             if OPEN or _context() is not _EMPTY:
                 value = self._decided_get(key, _MISSING, True)
-            elif next(_turns, False):
-                value = self._root_get(key, _MISSING, True)
+            elif turn := next(_turns, _RUN_OUT):
+                value = self._root_get(key, _MISSING, True, turn)
             else:
                 value = self._plain_get(key, _MISSING, True)
             if value is _MISSING:
@@ -234,8 +248,8 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         if WATCH:
             if OPEN or _context() is not _EMPTY:
                 return self._decided_get(key, default, False)
-            if next(_turns, False):
-                return self._root_get(key, default, False)
+            if turn := next(_turns, _RUN_OUT):
+                return self._root_get(key, default, False, turn)
         try:
             value = self._get(key, _MISSING)
         except Exception as exc:
@@ -272,13 +286,20 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         ``[]`` have this inline): a root lookup counts down to its turn to be recorded."""
         if OPEN or _context() is not _EMPTY:
             return self._decided_get(key, default, subscript)
-        if next(_turns, False):
-            return self._root_get(key, default, subscript)
+        if turn := next(_turns, _RUN_OUT):
+            return self._root_get(key, default, subscript, turn)
         return self._plain_get(key, default, subscript)
 
-    def _root_get(self, key: K, default: Any, subscript: bool) -> Any:
-        """A root lookup whose turn it is to be recorded: draws the next countdown first."""
+    def _root_get(self, key: K, default: Any, subscript: bool, turn: object) -> Any:
+        """A root lookup whose turn it is to be recorded (``turn`` True): draws the next
+        countdown first. One that found the countdown run out (``_RUN_OUT``) draws its own
+        and is recorded when that says now."""
         global _turns
+        if turn is _RUN_OUT:
+            gap = _next_gap()
+            if gap != 1:
+                _turns = itertools.chain(itertools.repeat(False, gap - 2), _TURN) if gap else _NEVER
+                return self._plain_get(key, default, subscript)
         if _turns is not _ALWAYS:
             _turns = _draw_turns()
         return self._slow_get(key, default, subscript, True, None, True)
