@@ -14,7 +14,7 @@ import weakref
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import (
 )
 
 from .._version import __version__
+from .direct import DirectSpans, OwnTracerProvider
 from .otlp_wire import encode_request
 from .sdk import DecidedSampler, Tracing, build_resource, configured_sampler, log
 from .settings import TracingSettings
@@ -86,8 +87,10 @@ class OwnPipeline:
     """The provider, its processors and exporters; stops within a deadline."""
 
     def __init__(self, settings: TracingSettings) -> None:
-        self.provider = TracerProvider(
+        self.limits = SpanLimits()  # the provider's own default, read from OTEL_* as it would
+        self.provider = OwnTracerProvider(
             sampler=DecidedSampler(configured_sampler(settings)),
+            span_limits=self.limits,
             resource=build_resource(settings.resource),
             shutdown_on_exit=False,  # spans' own atexit hook shuts down in bounded time
         )
@@ -151,4 +154,7 @@ def start_own(settings: TracingSettings, *, set_global: bool) -> Tracing | None:
     provider = pipeline.provider
     if set_global and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         trace.set_tracer_provider(provider)
-    return Tracing(settings, provider.get_tracer("cachewatch", __version__), provider, pipeline)
+    tracer = provider.get_tracer("cachewatch", __version__)
+    tracing = Tracing(settings, tracer, provider, pipeline)
+    tracing.direct = DirectSpans.for_tracer(provider, tracer, pipeline.limits, tracing.read_parent)
+    return tracing

@@ -15,7 +15,7 @@ import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar, Token
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -35,6 +35,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .._version import __version__
 from .attributes import ERROR_TYPE
 from .settings import TracingSettings
+
+if TYPE_CHECKING:
+    from .direct import DirectSpans
 
 log = logging.getLogger("cachewatch.tracing")
 
@@ -254,7 +257,11 @@ class Tracing:
         self.root_probe = root_probe()
         """How a caller tells, in one call, that no span is active (``root_probe``)."""
         self._marks_decided = marks_decided
-        self._read_parent = _current_span_reader()
+        self.read_parent = _current_span_reader()
+        """The active span, or None (``_current_span_reader``)."""
+        self.direct: DirectSpans | None = None
+        """Set by cachewatch's own pipeline: spans recorded after the fact skip the SDK's
+        live span where that gives the same span (``direct``)."""
         self._stops: list[Callable[[], None]] = []
 
     @property
@@ -288,11 +295,14 @@ class Tracing:
         its trace id (an int: formatting it costs a tenth of the rest, so the exemplar
         formats it when read), or None when the SDK sampler did not record it. ``root``:
         the caller saw that no span is active."""
+        direct = self.direct
+        if direct is not None and exc is None and direct.usable(attributes):
+            return direct.record(name, attributes, start_ns, end_ns, root)
         context = None
         if self._marks_decided:
             context = (
                 _DECIDED_ROOT
-                if root or self._read_parent() is None
+                if root or self.read_parent() is None
                 else otel_context.set_value(_DECIDED, True)
             )
         span = self.tracer.start_span(
