@@ -17,8 +17,20 @@ from typing import Any
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .servers import LOOPBACK, free_port
+
+
+class KeptSpans(SpanExporter):  # type: ignore[misc]
+    """An in-process exporter that keeps the SDK's spans as they are handed over."""
+
+    def __init__(self) -> None:
+        self.spans: list[Any] = []
+
+    def export(self, spans: Any) -> SpanExportResult:
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
 
 
 def _value(value: AnyValue) -> Any:

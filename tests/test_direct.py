@@ -14,7 +14,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import SpanLimits, SpanProcessor
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
@@ -25,16 +25,9 @@ from cachewatch.tracing.direct import DirectSpans, OwnTracerProvider
 from cachewatch.tracing.sdk import DecidedSampler, Tracing, build_resource
 from cachewatch.tracing.settings import tracing_settings
 
+from .otlp_receiver import KeptSpans
+
 ATTRIBUTES = {"cachewatch.cache.name": "users", "cachewatch.cache.operation": "get"}
-
-
-class Keep(SpanExporter):
-    def __init__(self) -> None:
-        self.spans: list[Any] = []
-
-    def export(self, spans: Any) -> SpanExportResult:
-        self.spans.extend(spans)
-        return SpanExportResult.SUCCESS
 
 
 class CountingIds(IdGenerator):  # type: ignore[misc]
@@ -54,9 +47,9 @@ class CountingIds(IdGenerator):  # type: ignore[misc]
         return self._random
 
 
-def tracing_with(random: bool, limits: SpanLimits | None = None) -> tuple[Tracing, Keep]:
+def tracing_with(random: bool, limits: SpanLimits | None = None) -> tuple[Tracing, KeptSpans]:
     """A tracer as the own pipeline makes it, its spans kept in memory, with no direct way."""
-    kept = Keep()
+    kept = KeptSpans()
     limits = limits or SpanLimits()
     provider = OwnTracerProvider(
         sampler=DecidedSampler(ALWAYS_ON),

@@ -14,7 +14,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
@@ -22,24 +22,17 @@ from opentelemetry.trace.span import TraceState
 from cachewatch.tracing import otlp_wire
 from cachewatch.tracing.otlp_wire import encode_request
 
+from .otlp_receiver import KeptSpans
+
 
 def library_bytes(spans: list[Any]) -> bytes:
     return bytes(encode_spans(spans).SerializeToString())
 
 
-class Keep(SpanExporter):
-    def __init__(self) -> None:
-        self.spans: list[Any] = []
-
-    def export(self, spans: Any) -> SpanExportResult:
-        self.spans.extend(spans)
-        return SpanExportResult.SUCCESS
-
-
 def sdk_spans() -> list[Any]:
     """Spans as the SDK makes them: roots, children, a remote parent, an error with its
     exception event, a link, a trace state, two scopes."""
-    kept = Keep()
+    kept = KeptSpans()
     provider = TracerProvider(resource=Resource({"service.name": "catalog", "pod": "p-1"}))
     provider.add_span_processor(SimpleSpanProcessor(kept))
     tracer = provider.get_tracer("cachewatch", "1.2.3", schema_url="https://example/schema")
