@@ -42,7 +42,7 @@ def is_own_provider(provider: object) -> bool:
 @functools.cache
 def wire_otlp_exporter() -> Any:
     """OpenTelemetry's OTLP/gRPC span exporter with cachewatch's wire encoder
-    (``otlp_wire``: the same bytes at a fifth of the cost); a batch the wire encoder
+    (``otlp_wire``: the same bytes at a fifth of the cost per span); a batch the wire encoder
     cannot take goes through the library's encoder instead. Made on first use: the gRPC
     exporter is imported only when an OTLP exporter is asked for."""
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
