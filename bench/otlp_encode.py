@@ -42,6 +42,10 @@ class Keep(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
+def no_fallback(*args: object) -> None:
+    raise SystemExit("a lookup span took the SDK's way")
+
+
 def lookup_spans(count: int) -> list[Any]:
     """Spans as ``instrument()`` records them on cachewatch's own provider
     (``direct.DirectSpans``): a name, three attributes, the resource, the scope."""
@@ -49,7 +53,7 @@ def lookup_spans(count: int) -> list[Any]:
     provider = OwnTracerProvider(resource=build_resource({"service.name": "bench"}))
     provider.add_span_processor(SimpleSpanProcessor(kept))
     tracer = provider.get_tracer("cachewatch", __version__)
-    direct = DirectSpans.for_tracer(provider, tracer, SpanLimits(), lambda: None)
+    direct = DirectSpans.for_tracer(provider, tracer, SpanLimits(), lambda: None, no_fallback)
     if direct is None:
         raise SystemExit("spans cannot be recorded directly here (OTEL_* limits set?)")
     for n in range(count):

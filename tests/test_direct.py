@@ -77,6 +77,16 @@ def remote_parent() -> Iterator[None]:
     otel_context.detach(token)
 
 
+def direct_way(tracing: Tracing, limits: SpanLimits | None = None) -> DirectSpans | None:
+    return DirectSpans.for_tracer(
+        tracing.provider,
+        tracing.tracer,
+        limits or SpanLimits(),
+        tracing.read_parent,
+        tracing.record_with_sdk,
+    )
+
+
 def record_each(tracing: Tracing) -> list[int | None]:
     """The same spans, in the same order: a root told, a root found, a child of a live span."""
     ids = [
@@ -93,9 +103,7 @@ def record_each(tracing: Tracing) -> list[int | None]:
 def pair(random: bool) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
     sdk, sdk_kept = tracing_with(random)
     direct, direct_kept = tracing_with(random)
-    direct.direct = DirectSpans.for_tracer(
-        direct.provider, direct.tracer, SpanLimits(), direct.read_parent
-    )
+    direct.use_direct(direct_way(direct))
     assert direct.direct is not None and sdk.direct is None
     return record_each(sdk), record_each(direct), sdk_kept.spans, direct_kept.spans
 
@@ -134,9 +142,7 @@ class SeesStarts(SpanProcessor):  # type: ignore[misc]
 
 def test_a_processor_that_sees_starts_gets_the_sdks_spans_from_then_on() -> None:
     tracing, kept = tracing_with(random=True)
-    tracing.direct = DirectSpans.for_tracer(
-        tracing.provider, tracing.tracer, SpanLimits(), tracing.read_parent
-    )
+    tracing.use_direct(direct_way(tracing))
     tracing.record("get users", ATTRIBUTES, 1, 2, root=True)
     starts = SeesStarts()
     tracing.provider.add_span_processor(starts)
@@ -147,9 +153,7 @@ def test_a_processor_that_sees_starts_gets_the_sdks_spans_from_then_on() -> None
 def test_more_attributes_than_the_limit_take_the_sdks_way() -> None:
     limits = SpanLimits(max_span_attributes=1)
     tracing, kept = tracing_with(random=True, limits=limits)
-    tracing.direct = DirectSpans.for_tracer(
-        tracing.provider, tracing.tracer, limits, tracing.read_parent
-    )
+    tracing.use_direct(direct_way(tracing, limits))
     assert tracing.direct is not None and not tracing.direct.usable(ATTRIBUTES)
     tracing.record("get users", ATTRIBUTES, 1, 2, root=True)
     assert len(kept.spans[0].attributes) == 1 and kept.spans[0].dropped_attributes == 1
@@ -160,20 +164,19 @@ def test_no_direct_way_with_a_length_limit_sdk_metrics_or_the_sdk_disabled(
 ) -> None:
     tracing, _ = tracing_with(random=True)
     limited = SpanLimits(max_span_attribute_length=4)
-    assert (
-        DirectSpans.for_tracer(tracing.provider, tracing.tracer, limited, tracing.read_parent)
-        is None
-    )
+    assert direct_way(tracing, limited) is None
     monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
-    assert (
-        DirectSpans.for_tracer(tracing.provider, tracing.tracer, SpanLimits(), tracing.read_parent)
-        is None
-    )
+    assert direct_way(tracing) is None
     monkeypatch.delenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED")
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     disabled = OwnTracerProvider()
     tracer = disabled.get_tracer("cachewatch")
-    assert DirectSpans.for_tracer(disabled, tracer, SpanLimits(), tracing.read_parent) is None
+    assert (
+        DirectSpans.for_tracer(
+            disabled, tracer, SpanLimits(), tracing.read_parent, tracing.record_with_sdk
+        )
+        is None
+    )
 
 
 def test_the_own_pipeline_records_directly() -> None:
@@ -184,5 +187,6 @@ def test_the_own_pipeline_records_directly() -> None:
     assert tracing is not None
     try:
         assert isinstance(tracing.direct, DirectSpans)
+        assert tracing.record == tracing.direct.record  # what the mapping's lookups call
     finally:
         tracing.shutdown(1.0)

@@ -74,9 +74,13 @@ class OwnTracerProvider(TracerProvider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.starts_spans = False
+        self.processors: tuple[Any, ...] = ()
+        """The processors added, in order: a span's end goes to each, as the provider's
+        own multi-processor would hand it."""
 
     def add_span_processor(self, span_processor: Any) -> None:
         super().add_span_processor(span_processor)
+        self.processors += (span_processor,)
         if _starts_spans(span_processor):
             self.starts_spans = True
 
@@ -91,9 +95,10 @@ class DirectSpans:
         tracer: Tracer,
         limits: SpanLimits,
         read_parent: Callable[[], Any],
+        fallback: Callable[..., int | None],
     ) -> None:
         self._provider = provider
-        self._processor = tracer.span_processor
+        self._fallback = fallback
         self._resource = tracer.resource
         info = tracer.instrumentation_info
         self._info = info
@@ -112,6 +117,7 @@ class DirectSpans:
         tracer: Any,
         limits: SpanLimits,
         read_parent: Callable[[], Any],
+        fallback: Callable[..., int | None],
     ) -> DirectSpans | None:
         """The direct way for ``tracer``, or None where it would not give the SDK's span."""
         if not isinstance(provider, OwnTracerProvider) or not isinstance(tracer, Tracer):
@@ -120,16 +126,26 @@ class DirectSpans:
             return None
         if parse_boolean_environment_variable(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED):
             return None
-        return cls(provider, tracer, limits, read_parent)
+        return cls(provider, tracer, limits, read_parent, fallback)
 
     def usable(self, attributes: Mapping[str, Any]) -> bool:
         return not self._provider.starts_spans and len(attributes) <= self._max_attributes
 
     def record(
-        self, name: str, attributes: Mapping[str, Any], start_ns: int, end_ns: int, root: bool
-    ) -> int:
+        self,
+        name: str,
+        attributes: Mapping[str, Any],
+        start_ns: int,
+        end_ns: int,
+        exc: BaseException | None = None,
+        root: bool = False,
+    ) -> int | None:
         """A sampled span from ``start_ns`` to ``end_ns``, child of the active span unless
-        ``root``; its trace id."""
+        ``root``; its trace id. ``Tracing.record``'s signature: what the direct way cannot
+        record as the SDK would (``usable``, a failure) goes to ``fallback``."""
+        provider = self._provider
+        if exc is not None or provider.starts_spans or len(attributes) > self._max_attributes:
+            return self._fallback(name, attributes, start_ns, end_ns, exc, root)
         parent = None if root else self._read_parent()
         context = parent.get_span_context() if parent is not None else None
         if context is not None and context.is_valid:
@@ -140,17 +156,17 @@ class DirectSpans:
             context = None
             trace_id = self._trace_id()
             own = SpanContext(trace_id, self._span_id(), False, self._root_flags)
-        self._processor.on_end(
-            RecordedSpan(
-                name,
-                own,
-                context,
-                self._resource,
-                dict(attributes),
-                start_time=start_ns,
-                end_time=end_ns,
-                instrumentation_info=self._info,
-                instrumentation_scope=self._scope,
-            )
+        span = RecordedSpan(
+            name,
+            own,
+            context,
+            self._resource,
+            dict(attributes),
+            start_time=start_ns,
+            end_time=end_ns,
+            instrumentation_info=self._info,
+            instrumentation_scope=self._scope,
         )
+        for processor in provider.processors:
+            processor.on_end(span)
         return trace_id

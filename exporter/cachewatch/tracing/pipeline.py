@@ -156,5 +156,9 @@ def start_own(settings: TracingSettings, *, set_global: bool) -> Tracing | None:
         trace.set_tracer_provider(provider)
     tracer = provider.get_tracer("cachewatch", __version__)
     tracing = Tracing(settings, tracer, provider, pipeline)
-    tracing.direct = DirectSpans.for_tracer(provider, tracer, pipeline.limits, tracing.read_parent)
+    tracing.use_direct(
+        DirectSpans.for_tracer(
+            provider, tracer, pipeline.limits, tracing.read_parent, tracing.record_with_sdk
+        )
+    )
     return tracing

@@ -260,8 +260,11 @@ class Tracing:
         self.read_parent = _current_span_reader()
         """The active span, or None (``_current_span_reader``)."""
         self.direct: DirectSpans | None = None
-        """Set by cachewatch's own pipeline: spans recorded after the fact skip the SDK's
-        live span where that gives the same span (``direct``)."""
+        """Set by cachewatch's own pipeline (``use_direct``): spans recorded after the fact
+        skip the SDK's live span where that gives the same span."""
+        self.record: Callable[..., int | None] = self.record_with_sdk
+        """Records a span that already happened: ``record_with_sdk``, or the direct way's
+        ``record`` (which falls back to it) once ``use_direct`` set one."""
         self._stops: list[Callable[[], None]] = []
 
     @property
@@ -282,7 +285,12 @@ class Tracing:
             attributes=attributes,
         )
 
-    def record(
+    def use_direct(self, direct: DirectSpans | None) -> None:
+        """Record spans that already happened through ``direct`` (None: the SDK's way)."""
+        self.direct = direct
+        self.record = direct.record if direct is not None else self.record_with_sdk
+
+    def record_with_sdk(
         self,
         name: str,
         attributes: Mapping[str, Any],
@@ -295,9 +303,6 @@ class Tracing:
         its trace id (an int: formatting it costs a tenth of the rest, so the exemplar
         formats it when read), or None when the SDK sampler did not record it. ``root``:
         the caller saw that no span is active."""
-        direct = self.direct
-        if direct is not None and exc is None and direct.usable(attributes):
-            return direct.record(name, attributes, start_ns, end_ns, root)
         context = None
         if self._marks_decided:
             context = (
