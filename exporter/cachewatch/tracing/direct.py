@@ -24,11 +24,11 @@ flags, trace state, parent, resource, scope): tests/test_direct.py compares thei
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
-from opentelemetry.sdk.environment_variables._internal import parse_boolean_environment_variable
 from opentelemetry.sdk.trace import (
     ReadableSpan,
     SpanLimits,
@@ -42,6 +42,11 @@ from opentelemetry.trace import SpanContext, TraceFlags
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
+
+
+def _sdk_span_metrics_on() -> bool:
+    """Whether the SDK counts its spans (read as the SDK reads it: only "true" is on)."""
+    return os.environ.get(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "").strip().lower() == "true"
 
 
 def _starts_spans(processor: Any) -> bool:
@@ -124,7 +129,7 @@ class DirectSpans:
             return None  # OTEL_SDK_DISABLED gives a no-op tracer: nothing is recorded
         if limits.max_span_attribute_length is not None:
             return None
-        if parse_boolean_environment_variable(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED):
+        if _sdk_span_metrics_on():
             return None
         return cls(provider, tracer, limits, read_parent, fallback)
 
@@ -143,8 +148,7 @@ class DirectSpans:
         """A sampled span from ``start_ns`` to ``end_ns``, child of the active span unless
         ``root``; its trace id. ``Tracing.record``'s signature: what the direct way cannot
         record as the SDK would (``usable``, a failure) goes to ``fallback``."""
-        provider = self._provider
-        if exc is not None or provider.starts_spans or len(attributes) > self._max_attributes:
+        if exc is not None or not self.usable(attributes):
             return self._fallback(name, attributes, start_ns, end_ns, exc, root)
         parent = None if root else self._read_parent()
         context = parent.get_span_context() if parent is not None else None
@@ -167,6 +171,6 @@ class DirectSpans:
             instrumentation_info=self._info,
             instrumentation_scope=self._scope,
         )
-        for processor in provider.processors:
+        for processor in self._provider.processors:
             processor.on_end(span)
         return trace_id
