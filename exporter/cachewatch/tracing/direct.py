@@ -24,11 +24,9 @@ flags, trace state, parent, resource, scope): tests/test_direct.py compares thei
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
 from opentelemetry.sdk.trace import (
     ReadableSpan,
     SpanLimits,
@@ -40,13 +38,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, TraceFlags
 
+from .settings import sdk_span_metrics_on
+
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
-
-
-def _sdk_span_metrics_on() -> bool:
-    """Whether the SDK counts its spans (read as the SDK reads it: only "true" is on)."""
-    return os.environ.get(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "").strip().lower() == "true"
 
 
 def _starts_spans(processor: Any) -> bool:
@@ -129,7 +124,7 @@ class DirectSpans:
             return None  # OTEL_SDK_DISABLED gives a no-op tracer: nothing is recorded
         if limits.max_span_attribute_length is not None:
             return None
-        if _sdk_span_metrics_on():
+        if sdk_span_metrics_on():
             return None
         return cls(provider, tracer, limits, read_parent, fallback)
 

@@ -82,6 +82,14 @@ def _parse_resource(text: str, warnings: list[str]) -> dict[str, str]:
     return found
 
 
+def sdk_span_metrics_on() -> bool:
+    """Whether OpenTelemetry's SDK counts its own spans: it reads
+    ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED`` from the process environment, where only
+    "true" (any case, spaces around) turns it on."""
+    value = os.environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "")
+    return value.strip().lower() == "true"
+
+
 def tracing_settings(
     environ: Mapping[str, str] | None = None,
     *,
