@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
@@ -52,8 +53,6 @@ def sdk_spans() -> list[Any]:
         trace_id=0xABC, span_id=0xDEF, is_remote=True, trace_flags=TraceFlags(1),
         trace_state=TraceState([("vendor", "v1"), ("other", "2")]),
     )  # fmt: skip
-    from opentelemetry import trace
-
     tracer.start_span("remote child", context=trace.set_span_in_context(
         trace.NonRecordingSpan(remote)
     )).end()  # fmt: skip

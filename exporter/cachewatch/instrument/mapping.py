@@ -113,9 +113,13 @@ _record_keys = False
 _toggle_lock = Lock()
 
 
-def _draw_turns() -> Iterator[bool]:
-    gap = _next_gap()
+def _countdown(gap: int) -> Iterator[bool]:
+    """The root lookup ``gap`` from now (1: the next one) is recorded; none when 0."""
     return itertools.chain(itertools.repeat(False, gap - 1), _TURN) if gap else _NEVER
+
+
+def _draw_turns() -> Iterator[bool]:
+    return _countdown(_next_gap())
 
 
 def _tracing_toggled(on: bool) -> None:
@@ -297,8 +301,8 @@ class InstrumentedMapping(MutableMapping[K, V], Generic[K, V]):
         global _turns
         if turn is _RUN_OUT:
             gap = _next_gap()
-            if gap != 1:
-                _turns = itertools.chain(itertools.repeat(False, gap - 2), _TURN) if gap else _NEVER
+            if gap != 1:  # this lookup is the count's first trial, and not its turn
+                _turns = _countdown(gap - 1) if gap else _NEVER
                 return self._plain_get(key, default, subscript)
         if _turns is not _ALWAYS:
             _turns = _draw_turns()
