@@ -35,7 +35,7 @@ from cachewatch.instrument import procfile
 from cachewatch.instrument.flusher import ProcessFlusher, pid_namespace, process_start_time
 from cachewatch.sources.multiprocess import MultiprocessSource
 from cachewatch.web.metrics import render
-from instrument import median_ns
+from instrument import Rounds
 
 CACHES = 200
 
@@ -46,14 +46,17 @@ def hot_path(ops: int, rounds: int, directory: str) -> dict[str, float]:
     table = cachewatch.CacheRegistry()
     multi = cachewatch.instrument(dict(data), "bench", registry=table)
     flusher = ProcessFlusher(table, MultiprocessSettings(directory, 1.0)).start()
-    results: dict[str, list[float]] = {"single-process": [], "multi-process": []}
-    try:
-        for _ in range(3):  # interleaved, so that both see the same machine
-            results["single-process"].append(median_ns(lambda: single.get("key-7"), ops, rounds))
-            results["multi-process"].append(median_ns(lambda: multi.get("key-7"), ops, rounds))
+    try:  # interleaved in every round, so that both see the same machine
+        measured = Rounds(
+            {
+                "single-process": (lambda: single.get("key-7"), ops),
+                "multi-process": (lambda: multi.get("key-7"), ops),
+            },
+            rounds,
+        )
     finally:
         flusher.close()
-    return {name: statistics.median(values) for name, values in results.items()}
+    return {name: measured.median(name) for name in measured.ns}
 
 
 def flush_cost(directory: str) -> float:
@@ -187,7 +190,10 @@ def killed_process(directory: str, interval: float, runs: int = 5) -> list[tuple
         env = {**os.environ, "CACHEWATCH_MULTIPROCESS_DIR": str(shared),
                "CACHEWATCH_MULTIPROCESS_FLUSH_INTERVAL": f"{interval}s"}  # fmt: skip
         process = subprocess.Popen([sys.executable, "-c", KILLED, str(progress)], env=env)
-        time.sleep(2.0 + 0.37 * run)  # a different phase of the flush interval each time
+        deadline = time.monotonic() + 30  # the first flush: start-up is slower on a busy machine
+        while not any(shared.glob("*.proc")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0 + 0.37 * run)  # a different phase of the flush interval each time
         process.kill()
         killed_at = time.time()
         process.wait(10)
