@@ -37,3 +37,12 @@ def test_a_scrape_that_accepts_gzip_gets_it_with_its_length() -> None:
     assert b"jobs_total 3.0" in gzip.decompress(body)
     _, plain_headers, plain = metrics.render(registry, {**environ, "HTTP_ACCEPT_ENCODING": ""})
     assert "Content-Encoding" not in dict(plain_headers) and gzip.decompress(body) == plain
+
+
+def test_the_reply_says_it_varies_with_accept_and_accept_encoding() -> None:
+    registry = CollectorRegistry()
+    Counter("jobs", "Jobs done.", registry=registry).inc()
+    for accept, encoding in (("", ""), ("application/openmetrics-text; version=1.0.0", "gzip")):
+        environ = {"HTTP_ACCEPT": accept, "HTTP_ACCEPT_ENCODING": encoding, "QUERY_STRING": ""}
+        _, headers, _ = metrics.render(registry, environ)
+        assert dict(headers)["Vary"] == "Accept, Accept-Encoding"

@@ -18,6 +18,10 @@ StartResponse = Callable[..., Any]
 MetricsApp = Callable[[dict[str, Any], StartResponse], list[bytes]]
 Rendering = tuple[str, list[tuple[str, str]], bytes]
 
+VARY = ("Vary", "Accept, Accept-Encoding")
+"""The reply depends on both (text or OpenMetrics, gzip or not): a cache between Prometheus
+and the exporter must not hand one scraper's reply to another that asked otherwise."""
+
 GZIP_LEVEL = 1
 """Fast: 6x quicker than prometheus_client's level 9 in zlib, for a reply ~15% larger (Go's
 client_golang, in redis_exporter, writes at gzip's default level, 6: twice our time)."""
@@ -45,7 +49,7 @@ def render(registry: Collector, environ: dict[str, Any]) -> Rendering:
     if "name[]" in params:
         target = registry.restricted_registry(params["name[]"])  # type: ignore[attr-defined]
     output, content_type = encode(list(target.collect()), environ.get("HTTP_ACCEPT", ""))
-    headers = [("Content-Type", content_type)]
+    headers = [("Content-Type", content_type), VARY]
     if text_exposition.gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
         output = gzip_body(output)
         headers.append(("Content-Encoding", "gzip"))
