@@ -69,30 +69,80 @@ class _Built:
     """The index of the first input that was a number: the family's place in the output."""
 
 
-_FLAT: dict[int, tuple[Sequence[catalog.InfoField], list[tuple[str, Any, str, float]]]] = {}
+Row = tuple[str, Any, str, float]
+"""A table entry as a plain tuple: field, spec, spec name, scale."""
 
 
-def _flat(table: Sequence[catalog.InfoField]) -> list[tuple[str, Any, str, float]]:
-    """A table's entries as plain tuples (field, spec, spec name, scale), made once per table."""
+@dataclass(frozen=True)
+class _Flat:
+    """A table as plain tuples, made once per table: its rows, and for each field the specs
+    it feeds with each spec's rows (a spec may read several fields, a field feed several)."""
+
+    table: Sequence[catalog.InfoField]
+    rows: list[Row]
+    specs_of_field: dict[str, list[str]]
+    rows_of_spec: dict[str, list[Row]]
+
+
+_FLAT: dict[int, _Flat] = {}
+
+
+def _flat(table: Sequence[catalog.InfoField]) -> _Flat:
     kept = _FLAT.get(id(table))
-    if kept is None or kept[0] is not table:
-        kept = _FLAT[id(table)] = (table, [(i.field, i.spec, i.spec.name, i.scale) for i in table])
-    return kept[1]
+    if kept is None or kept.table is not table:
+        rows = [(i.field, i.spec, i.spec.name, i.scale) for i in table]
+        specs_of_field: dict[str, list[str]] = {}
+        rows_of_spec: dict[str, list[Row]] = {}
+        for row in rows:
+            names = specs_of_field.setdefault(row[0], [])
+            if row[2] not in names:
+                names.append(row[2])
+            rows_of_spec.setdefault(row[2], []).append(row)
+        kept = _FLAT[id(table)] = _Flat(table, rows, specs_of_field, rows_of_spec)
+    return kept
+
+
+@dataclass(frozen=True)
+class InfoChange:
+    """A reply equal to the last one but for the plain fields ``keys`` (and keyed entries:
+    commands, errors, databases), ``since`` being the last reply's fields (made by
+    ``info_delta.InfoParser``)."""
+
+    since: Mapping[str, str]
+    keys: frozenset[str]
+
+
+Pending = tuple[catalog.MetricSpec, list[Input], list[int]]
+"""A family being built: its spec, its inputs, and each input's place in the output."""
+
+
+@dataclass(frozen=True)
+class _TableRows:
+    """What ``table`` made of one table at the start of the last poll's output: the rows by
+    spec name, the fields they were made from, and the count of inputs after them."""
+
+    table: Sequence[catalog.InfoField]
+    fields: Mapping[str, str]
+    rows: dict[str, Pending]
+    count: int
 
 
 class FamilyMemo:
     """The families one server's last poll made, by name, with the inputs they were made from.
 
-        Between two scrapes most of a server's INFO does not change (versions, configuration,
-        counters of idle subsystems, per-database and per-command figures of quiet ones). A family
-        whose inputs are those of the last poll is handed out again, frozen, so that the scrape
-        neither parses its numbers again nor encodes its samples again (the encoders keep a
-        frozen family's text). It holds only the last poll's families: its size is bounded by
-        what one reply holds. One memo per server; polls at once are safe (each reads the last
-    dictionary and replaces it whole, and what it holds never changes)."""
+    Between two scrapes most of a server's INFO does not change (versions, configuration,
+    counters of idle subsystems, per-database and per-command figures of quiet ones). A family
+    whose inputs are those of the last poll is handed out again, frozen, so that the scrape
+    neither parses its numbers again nor encodes its samples again (the encoders keep a frozen
+    family's text). It holds only the last poll's families, and the rows its INFO table made
+    (``FamilyBuilder.table``): its size is bounded by what one reply holds. One memo per
+    server; polls at once are safe (each reads the last dictionaries and replaces them whole,
+    and what they hold never changes)."""
 
     def __init__(self) -> None:
         self.last: dict[str, _Built] = {}
+        self.tables: dict[int, _TableRows] = {}
+        """The rows the last poll's tables made, by id of the table (see ``table``)."""
 
 
 class FamilyBuilder:
@@ -105,8 +155,18 @@ class FamilyBuilder:
         self._result: tuple[list[Metric], int] | None = None
         """The families and the values they skipped, once made (no sample comes after)."""
         self._memo = memo
-        self._pending: dict[str, tuple[catalog.MetricSpec, list[Input], list[int]]] = {}
+        self._pending: dict[str, Pending] = {}
         self._count = 0
+        self._shared: set[str] = set()
+        """Pending families whose lists the memo holds too: copied before they grow."""
+
+    def _growing(self, name: str) -> Pending:
+        """The pending family ``name``, its lists this builder's own."""
+        pending = self._pending[name]
+        if name in self._shared:
+            self._shared.discard(name)
+            pending = self._pending[name] = (pending[0], list(pending[1]), list(pending[2]))
+        return pending
 
     def _record(self, spec: catalog.MetricSpec, entry: Input) -> None:
         if self._result is not None:
@@ -114,6 +174,8 @@ class FamilyBuilder:
         pending = self._pending.get(spec.name)
         if pending is None:
             pending = self._pending[spec.name] = (spec, [], [])
+        elif self._shared and spec.name in self._shared:
+            pending = self._growing(spec.name)
         pending[1].append(entry)
         pending[2].append(self._count)
         self._count += 1
@@ -134,13 +196,32 @@ class FamilyBuilder:
         # A zero is kept as its spelling: 0.0 == -0.0, but they are not encoded the same.
         self._record(spec, (tuple(labels), float(value) if value else repr(float(value)), 1.0))
 
-    def table(self, fields: Mapping[str, str], table: Sequence[catalog.InfoField]) -> None:
-        """Every field of ``table`` that ``fields`` has, as an unlabelled sample."""
+    def table(
+        self,
+        fields: Mapping[str, str],
+        table: Sequence[catalog.InfoField],
+        change: InfoChange | None = None,
+    ) -> None:
+        """Every field of ``table`` that ``fields`` has, as an unlabelled sample.
+
+        With a memo, a table that starts the output is remembered; given ``change`` (these
+        fields are those the last poll's table was made from, but for the values of
+        ``change.keys``), only the changed fields' rows are
+        made again, the others are the last poll's (their lists shared with the memo, so
+        copied before a later sample joins them)."""
         if self._result is not None:
             raise RuntimeError("a sample after the families were made")
+        memo = self._memo
+        first = memo is not None and not self._pending
+        if first and change is not None:
+            assert memo is not None
+            kept = memo.tables.get(id(table))
+            if kept is not None and kept.table is table and kept.fields is change.since:
+                self._table_again(memo, kept, fields, change.keys)
+                return
         pending = self._pending
         count = self._count
-        for field, spec, name, scale in _flat(table):  # the hot loop of a scrape, kept flat
+        for field, spec, name, scale in _flat(table).rows:  # the hot loop of a scrape, kept flat
             raw = fields.get(field)
             if raw is None:
                 continue
@@ -148,10 +229,34 @@ class FamilyBuilder:
             if entry is None:
                 pending[name] = (spec, [((), raw, scale)], [count])
             else:
+                if self._shared and name in self._shared:
+                    entry = self._growing(name)
                 entry[1].append(((), raw, scale))
                 entry[2].append(count)
             count += 1
         self._count = count
+        if first:
+            assert memo is not None
+            memo.tables[id(table)] = _TableRows(table, fields, dict(pending), count)
+            self._shared.update(pending)
+
+    def _table_again(
+        self, memo: FamilyMemo, kept: _TableRows, fields: Mapping[str, str], keys: frozenset[str]
+    ) -> None:
+        """The last poll's rows of ``kept.table``, those fed by a changed field made again
+        (each from all of its fields: which of them are present did not change)."""
+        pending = dict(kept.rows)
+        flat = _flat(kept.table)
+        for key in keys:
+            for name in flat.specs_of_field.get(key, ()):
+                inputs: list[Input] = [((), fields[field], scale) for field, _, _, scale in
+                                       flat.rows_of_spec[name] if field in fields]  # fmt: skip
+                spec, _, order = pending[name]
+                pending[name] = (spec, inputs, order)
+        self._pending = pending
+        self._count = kept.count
+        memo.tables[id(kept.table)] = _TableRows(kept.table, fields, dict(pending), kept.count)
+        self._shared.update(pending)
 
     def skip(self, count: int = 1) -> None:
         """Count values the caller could not use."""
@@ -178,7 +283,7 @@ class FamilyBuilder:
         skipped = 0
         for name, (spec, inputs, _) in self._pending.items():
             built = last.get(name)
-            if built is None or built.inputs != inputs:
+            if built is None or (built.inputs is not inputs and built.inputs != inputs):
                 built = _build(spec, inputs, frozen=memo is not None)
             made[name] = built
             skipped += built.skipped

@@ -26,6 +26,7 @@ from .. import catalog
 from ..config.redis import RedisSettings
 from ..snapshot import CacheSnapshot, SourceSnapshot
 from .census import CensusFamilies, CensusReport, KeyCensus, census_loop
+from .info_delta import InfoChange, InfoParser
 from .infofields import FamilyBuilder, FamilyMemo
 from .redis_info import ParsedInfo, info_families, parse_info, to_number
 from .resp import Client, ResponseError, TlsOptions
@@ -172,6 +173,8 @@ class RedisSource:
         self._refused: set[str] = set()
         self._census_families = CensusFamilies()
         self._census_caches: tuple[CensusReport, list[CacheSnapshot]] | None = None
+        self._info_parser = InfoParser()
+        """INFO parsed where it changed since the last poll."""
         self._info_memo = FamilyMemo()
         self._sentinel_memo = FamilyMemo()
         """The last poll's families, handed out again when their values did not change."""
@@ -261,15 +264,15 @@ class RedisSource:
             log.debug("INFO with several sections refused (%s); using INFO ALL", exc)
             self._info_args = ("ALL",)
             replies = self._round(client, now)
-        info = parse_info(replies.info)
+        info, change = self._info_parser.parse(replies.info)
         if self._learn_mode(client, info, replies):
             replies = self._round(client, now)
-            info = parse_info(replies.info)
+            info, change = self._info_parser.parse(replies.info)
         sentinel_details = None
         if self.mode == "sentinel" and replies.sentinel_masters is not None:
             sentinel_details = fetch_master_details(client, masters_of(replies.sentinel_masters))
         self._recovered()
-        return self._snapshot(start, info, replies, sentinel_details)
+        return self._snapshot(start, info, change, replies, sentinel_details)
 
     def _round(self, client: Any, now: float) -> _Replies:
         """INFO, plus in the same round trip: CONFIG GET when it is due, CLUSTER INFO on a
@@ -373,6 +376,7 @@ class RedisSource:
         self,
         start: float,
         info: ParsedInfo,
+        change: InfoChange | None,
         replies: _Replies,
         sentinel_details: list[MasterDetails] | None,
     ) -> SourceSnapshot:
@@ -388,6 +392,7 @@ class RedisSource:
             db_indices=db_indices,
             cluster_info=cluster_info,
             memo=self._info_memo,
+            change=change,
         )
         if sentinel_details:
             sentinel = FamilyBuilder(self._sentinel_memo)

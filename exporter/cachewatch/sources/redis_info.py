@@ -19,7 +19,14 @@ from prometheus_client.metrics_core import Metric
 
 from .. import catalog
 from .cluster import add_cluster_info
-from .infofields import FamilyBuilder, FamilyMemo, cut_label, parse_pairs, to_number
+from .infofields import (
+    FamilyBuilder,
+    FamilyMemo,
+    InfoChange,
+    cut_label,
+    parse_pairs,
+    to_number,
+)
 from .replication import REPLICA_LINE, add_replication
 from .sentinel import SENTINEL_MASTER_LINE, add_sentinel_info
 
@@ -151,6 +158,7 @@ def info_families(
     cluster_info: ParsedInfo | None = None,
     now: float | None = None,
     memo: FamilyMemo | None = None,
+    change: InfoChange | None = None,
 ) -> tuple[list[Metric], int]:
     """The redis_* families for one INFO reply (and the node's CLUSTER INFO, when it is a
     cluster node), and how many values were skipped.
@@ -158,11 +166,13 @@ def info_families(
     ``db_indices`` are databases to publish with zero keys when INFO's keyspace omits them
     (it lists only non-empty ones), as redis_exporter does for every configured database.
     With a ``memo`` (one per server), the families whose values did not change since the last
-    call are handed out again, frozen (see ``FamilyMemo``).
+    call are handed out again, frozen (see ``FamilyMemo``); with ``change`` too (how ``info``
+    differs from the last call's, from ``info_delta.InfoParser``), only the changed fields'
+    rows of the INFO table are made again.
     """
     out = FamilyBuilder(memo)
     fields = info.fields
-    out.table(fields, catalog.REDIS_INFO_FIELDS)
+    out.table(fields, catalog.REDIS_INFO_FIELDS, change)
 
     if "maxmemory" not in fields and config_maxmemory is not None:
         out.value(_BY_FIELD["maxmemory"][0].spec, (), config_maxmemory)
