@@ -32,6 +32,23 @@ def test_the_same_families_as_prometheus_client_s_collector() -> None:
     assert values["process_cpu_seconds_total"][0] >= 0
 
 
+def _shape(collector: ProcessCollector) -> list[tuple[object, ...]]:
+    """Everything of the families but the values."""
+    return [
+        (type(f), f.name, f.type, f.unit, f.documentation, s.name, s.labels, s.timestamp,
+         s.exemplar, s.native_histogram)
+        for f in collector.collect()
+        for s in f.samples
+    ]  # fmt: skip
+
+
+def test_every_scrape_s_families_are_shaped_as_prometheus_client_s() -> None:
+    ours = KeptProcessCollector(registry=CollectorRegistry())
+    theirs = _shape(ProcessCollector(registry=CollectorRegistry()))
+    first, second = _shape(ours), _shape(ours)
+    assert first == theirs and second == theirs
+
+
 def test_an_opened_file_is_counted_on_the_next_scrape() -> None:
     collector = KeptProcessCollector(registry=CollectorRegistry())
 
