@@ -206,9 +206,9 @@ class FamilyBuilder:
 
         With a memo, a table that starts the output is remembered; given ``change`` (these
         fields are those the last poll's table was made from, but for the values of
-        ``change.keys``), only the changed fields' rows are
-        made again, the others are the last poll's (their lists shared with the memo, so
-        copied before a later sample joins them)."""
+        ``change.keys``), only the changed fields' rows are made again, the others are the
+        last poll's (their lists shared with the memo, so copied before a later sample joins
+        them)."""
         if self._result is not None:
             raise RuntimeError("a sample after the families were made")
         memo = self._memo
