@@ -170,7 +170,7 @@ def _built(memo: FamilyMemo | None, fields: dict[str, str], change: InfoChange |
     builder = FamilyBuilder(memo)
     builder.table(fields, _TABLE, change)
     builder.add(_TABLE[0].spec, (), fields.get("late"))
-    return render_openmetrics(builder.families()).decode()
+    return f"{builder.skipped}\n" + render_openmetrics(builder.families()).decode()
 
 
 _TABLE = (
@@ -192,3 +192,28 @@ def test_a_sample_joining_a_kept_row_leaves_the_memo_as_it_was() -> None:
         change = InfoChange(first, frozenset(keys))
         assert _built(memo, fields, change) == _built(None, fields, None)
         first = fields
+
+
+def test_rows_made_again_from_the_last_segment_are_those_made_from_every_row() -> None:
+    """Two fields feeding one spec, one of them turning into a non-number (skipped) and
+    back, a field becoming a non-number alone (its family vanishes), and a sample joining a
+    row in some polls only: each poll renders as a fresh build does."""
+    polls = [
+        {"a": "1", "b": "2", "c": "3"},
+        {"a": "1", "b": "2", "c": "x"},
+        {"a": "1", "b": "5", "c": "x"},
+        {"a": "1", "b": "5", "c": "4", "late": "6"},
+        {"a": "2", "b": "5", "c": "4"},
+        {"a": "y", "b": "5", "c": "4"},
+        {"a": "3", "b": "6", "c": "4", "late": "7"},
+        {"a": "3", "b": "6", "c": "5"},
+    ]
+    memo = FamilyMemo()
+    last: dict[str, str] | None = None
+    for fields in polls:
+        change = None
+        if last is not None and last.keys() - {"late"} == fields.keys() - {"late"}:
+            keys = {k for k in fields.keys() - {"late"} if fields[k] != last[k]}
+            change = InfoChange(last, frozenset(keys))
+        assert _built(memo, fields, change) == _built(None, fields, None), fields
+        last = fields
