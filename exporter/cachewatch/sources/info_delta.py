@@ -4,9 +4,10 @@ Between two polls most of a server's INFO lines are the same (versions, configur
 counters of idle subsystems) and the others keep their place and their key (uptime, memory,
 the counters that moved). Parsing every line again cost ~100 us of a ~1 ms scrape, and
 building every table row again as much. ``InfoParser`` compares the reply's lines with the
-last reply's, position by position, parses only those that changed (``parse_info`` itself, on
-those lines alone) and patches the last result with them; ``InfoChange`` names the plain
-fields that changed, so that ``FamilyBuilder.table`` can rebuild only their rows.
+last reply's, position by position, parses only those that changed (``parse_lines``, the
+parser of ``parse_info``, on those lines alone) and patches the last result with them;
+``InfoChange`` names the plain fields that changed, so that ``FamilyBuilder.table`` can
+rebuild only their rows.
 
 The patch is taken only where it is exactly what a full parse would give: the last reply was
 "simple" (every line that is not blank or a comment made one entry, no two the same, nothing
@@ -19,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from .infofields import InfoChange
-from .redis_info import ParsedInfo, parse_info
+from .redis_info import ParsedInfo, parse_info, parse_lines
 
 __all__ = ["InfoChange", "InfoParser"]
 
@@ -65,7 +66,7 @@ class InfoParser:
                 info, keys = patched
                 self._last = (lines, info)
                 return info, InfoChange(last[1].fields, keys)
-        info = parse_info(text)
+        info = parse_lines(lines)
         self._last = (lines, info) if _simple(info, lines) else None
         return info, None
 
@@ -80,7 +81,7 @@ def _patch(
     for i in changed:
         if _key(lines[i]) != _key(old_lines[i]):
             return None
-    part = parse_info("\n".join([lines[i] for i in changed]))
+    part = parse_lines([lines[i] for i in changed])
     if part.skipped or _entries(part) != len(changed):
         return None
     info = ParsedInfo(

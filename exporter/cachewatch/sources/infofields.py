@@ -161,11 +161,10 @@ class FamilyBuilder:
         """Pending families whose lists the memo holds too: copied before they grow."""
 
     def _growing(self, name: str) -> Pending:
-        """The pending family ``name``, its lists this builder's own."""
-        pending = self._pending[name]
-        if name in self._shared:
-            self._shared.discard(name)
-            pending = self._pending[name] = (pending[0], list(pending[1]), list(pending[2]))
+        """The shared pending family ``name`` with lists of this builder's own, to grow."""
+        self._shared.discard(name)
+        spec, inputs, order = self._pending[name]
+        pending = self._pending[name] = (spec, list(inputs), list(order))
         return pending
 
     def _record(self, spec: catalog.MetricSpec, entry: Input) -> None:

@@ -30,7 +30,7 @@ from .infofields import (
 from .replication import REPLICA_LINE, add_replication
 from .sentinel import SENTINEL_MASTER_LINE, add_sentinel_info
 
-__all__ = ["ParsedInfo", "info_families", "parse_info", "to_number"]
+__all__ = ["ParsedInfo", "info_families", "parse_info", "parse_lines", "to_number"]
 
 MAX_LINES = 20_000
 """INFO replies are a few hundred lines; anything beyond this is skipped and counted."""
@@ -127,8 +127,13 @@ def parse_info(reply: str | bytes | Mapping[str, Any]) -> ParsedInfo:
         return info
     if isinstance(reply, bytes):
         reply = reply.decode("utf-8", errors="replace")
+    return parse_lines(reply.split("\n"))
+
+
+def parse_lines(lines: list[str]) -> ParsedInfo:
+    """Parse the lines of an INFO reply (its text split at ``\n``, as ``parse_info`` does)."""
+    info = ParsedInfo()
     fields = info.fields
-    lines = reply.split("\n")
     if len(lines) > MAX_LINES:
         info.skipped += len(lines) - MAX_LINES
         lines = lines[:MAX_LINES]
